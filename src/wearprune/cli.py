@@ -1,0 +1,173 @@
+"""The ``wearprune`` command line: a thin layer over the public API, no logic of its own."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import WearpruneError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Prune, quantize and fit deep-learning models onto wearables.")
+console = Console()
+err_console = Console(stderr=True)
+
+DATA_HELP = "dataset name (see `wearprune datasets`) or a .csv/.npz/.parquet recording"
+ROOT_HELP = "folder holding the datasets (default: $WEARPRUNE_DATA)"
+
+
+@app.command()
+def datasets(data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
+             count: bool = typer.Option(True, help="load present datasets to count windows and subjects")):
+    """List the datasets: task, windows, subjects, classes, license, and whether the files are present."""
+    from .data.registry import DATASETS, data_root as resolve_root, dataset_path, is_present, load_dataset
+
+    table = Table(title=f"datasets (data root: {resolve_root(data_root) or 'not set; use --data-root'})")
+    for col in ("name", "task", "windows", "subjects", "classes", "license", "files"):
+        table.add_column(col, overflow="fold")
+    for name, info in DATASETS.items():
+        present = is_present(name, data_root)
+        where = dataset_path(name, data_root)
+        files = ("present" if present else "missing") + (f" ({where})" if where else " (packaged)")
+        windows = subjects = classes = "-"
+        if present and count:
+            try:
+                with console.status(f"reading {name}"):
+                    ds = load_dataset(name, data_root)
+                windows, subjects = str(len(ds)), str(ds.summary()["subjects"])
+                classes = str(ds.n_classes) if ds.task == "classification" else "BPM"
+            except WearpruneError as e:
+                files = f"[red]unreadable[/red]: {e}"
+        table.add_row(name, info.task, windows, subjects, classes, info.license, files)
+    console.print(table)
+
+
+@app.command()
+def models():
+    """List the model zoo and which data layouts each model takes."""
+    from .models import MODELS
+
+    table = Table(title="model zoo")
+    for col in ("name", "data", "description"):
+        table.add_column(col)
+    for m in MODELS.values():
+        table.add_row(m.name, ", ".join(m.layouts), m.description)
+    console.print(table)
+
+
+@app.command()
+def train(
+    data: str = typer.Option(..., "--data", help=DATA_HELP),
+    model: str = typer.Option("cnn1d", "--model", help="zoo model (see `wearprune models`)"),
+    out: Path = typer.Option(..., "--out", help="run directory to write"),
+    width: float = typer.Option(1.0, help="width multiplier for the model's channels"),
+    epochs: int = typer.Option(30, help="maximum epochs (early stopping on validation subjects)"),
+    batch_size: int = typer.Option(64),
+    lr: float = typer.Option(3e-3, help="AdamW learning rate (cosine schedule)"),
+    patience: int = typer.Option(8, help="epochs without validation improvement before stopping"),
+    augment: str = typer.Option("", help="comma list: jitter,scaling,rotation,time_warp"),
+    teacher: Path = typer.Option(None, help="run directory of a teacher to distil from"),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda"),
+    data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
+    rate: float = typer.Option(None, help="sampling rate in Hz (user recordings)"),
+    window_s: float = typer.Option(None, help="window length in seconds (user recordings)"),
+    overwrite: bool = typer.Option(False, help="replace --out if it exists"),
+):
+    """Train a zoo model with a subject-wise split and write a run directory."""
+    from .pipeline import train as train_run
+    from .train import TrainConfig
+
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
+                      device=device, augment=[a for a in augment.split(",") if a])
+    options = {k: v for k, v in (("rate_hz", rate), ("window_s", window_s)) if v is not None}
+    run = train_run(data, model, out, width=width, config=cfg, data_root=data_root, data_options=options,
+                    teacher=teacher, overwrite=overwrite, progress=True)
+    _print_metrics(run.metrics, f"{model} on {run.metrics['dataset']} -> {out}")
+
+
+@app.command()
+def evaluate(
+    run: Path = typer.Argument(..., help="run directory"),
+    data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
+):
+    """Evaluate a run on its test subjects: metrics, per-class table, confusion matrix, size and speed."""
+    from .pipeline import evaluate_run
+
+    metrics = evaluate_run(run, data_root=data_root, progress=True)
+    _print_metrics(metrics, f"evaluation of {run}", per_class=True)
+    console.print(f"wrote {run / 'evaluation.json'}" + (
+        f" and {run / 'confusion.png'}" if "accuracy" in metrics["test"] else ""))
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), help="run directory to write"),
+    epochs: int = typer.Option(40),
+    overwrite: bool = typer.Option(True, help="replace --out if it exists"),
+):
+    """Train and evaluate a small model on the embedded BasicMotions smartwatch data (no download)."""
+    from .pipeline import evaluate_run
+    from .pipeline import train as train_run
+    from .train import TrainConfig
+
+    console.print("[bold]wearprune demo[/bold]: BasicMotions (real smartwatch accel+gyro, shipped in sktime)")
+    run = train_run("basicmotions", "cnn1d", out, config=TrainConfig(epochs=epochs, batch_size=16, patience=15),
+                    overwrite=overwrite, progress=True)
+    metrics = evaluate_run(run, progress=False)
+    _print_metrics(metrics, f"cnn1d on basicmotions -> {out}", per_class=True)
+
+
+def _print_metrics(metrics: dict, title: str, per_class: bool = False) -> None:
+    test, cost = metrics["test"], metrics["cost"]
+    table = Table(title=title, caption=f"split: {metrics['split']}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "kappa", "mae", "rmse"):
+        if key in test:
+            table.add_row(key, f"{test[key]:.4f}")
+    table.add_row("test windows", str(test["n"]))
+    table.add_row("parameters", f"{cost['params']:,}")
+    table.add_row("MACs / inference", f"{cost['macs']:,}")
+    table.add_row("size (fp32)", f"{cost['size_bytes'] / 1024:.1f} KiB")
+    table.add_row("host latency (batch 1)", f"{cost['host_latency_ms']:.3f} ms")
+    console.print(table)
+    if per_class and "per_class" in test:
+        pc = Table(title="per class (test)")
+        for col in ("class", "precision", "recall", "F1", "support"):
+            pc.add_column(col, justify="right" if col != "class" else "left")
+        for row in test["per_class"]:
+            pc.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
+                       str(row["support"]))
+        console.print(pc)
+
+
+def main() -> None:
+    """Entry point: user errors become one red line and exit code 2, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except WearpruneError as e:
+        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/red]; nothing half-written was left behind")
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

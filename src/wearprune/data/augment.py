@@ -1,0 +1,68 @@
+"""Training-time augmentation of [B, C, T] window batches (torch, applied per batch).
+
+Each function keeps the batch shape and is a no-op on other layouts' tensors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+AUGMENTATIONS = ("jitter", "scaling", "rotation", "time_warp")
+
+
+def jitter(x: torch.Tensor, sigma: float = 0.05, g: torch.Generator | None = None) -> torch.Tensor:
+    return x + sigma * torch.randn(x.shape, generator=g)
+
+
+def scaling(x: torch.Tensor, sigma: float = 0.1, g: torch.Generator | None = None) -> torch.Tensor:
+    # One gain per window and channel: sensor gain differs between devices and wearers.
+    return x * (1.0 + sigma * torch.randn(x.shape[0], x.shape[1], 1, generator=g))
+
+
+def rotation(x: torch.Tensor, max_deg: float = 30.0, g: torch.Generator | None = None) -> torch.Tensor:
+    """Rotate each consecutive 3-axis group (accel, gyro) by a random rotation: the watch sits differently."""
+    b, c, _ = x.shape
+    out = x.clone()
+    for start in range(0, c - c % 3, 3):
+        rot = _random_rotations(b, max_deg, g)
+        out[:, start:start + 3] = torch.bmm(rot, x[:, start:start + 3])
+    return out
+
+
+def time_warp(x: torch.Tensor, max_stretch: float = 0.1, g: torch.Generator | None = None) -> torch.Tensor:
+    """Resample each window on a smoothly stretched time axis (speed varies between people)."""
+    b, c, t = x.shape
+    stretch = 1.0 + max_stretch * (2 * torch.rand(b, 1, generator=g) - 1)
+    grid = torch.linspace(0, 1, t).unsqueeze(0) * stretch
+    grid = grid - (grid[:, -1:] - 1) * torch.rand(b, 1, generator=g)  # random anchor keeps range mostly inside
+    pos = (grid.clamp(0, 1) * (t - 1))
+    lo = pos.floor().long().clamp(0, t - 1)
+    hi = (lo + 1).clamp(max=t - 1)
+    w = (pos - lo).unsqueeze(1)
+    idx_lo = lo.unsqueeze(1).expand(b, c, t)
+    idx_hi = hi.unsqueeze(1).expand(b, c, t)
+    return x.gather(2, idx_lo) * (1 - w) + x.gather(2, idx_hi) * w
+
+
+def _random_rotations(b: int, max_deg: float, g: torch.Generator | None) -> torch.Tensor:
+    axis = torch.randn(b, 3, generator=g)
+    axis = axis / axis.norm(dim=1, keepdim=True).clamp_min(1e-8)
+    angle = (2 * torch.rand(b, generator=g) - 1) * math.radians(max_deg)
+    k = torch.zeros(b, 3, 3)
+    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+    k = k - k.transpose(1, 2)
+    s, c = angle.sin().view(b, 1, 1), angle.cos().view(b, 1, 1)
+    return torch.eye(3).expand(b, 3, 3) + s * k + (1 - c) * torch.bmm(k, k)  # Rodrigues
+
+
+_FUNCS = {"jitter": jitter, "scaling": scaling, "rotation": rotation, "time_warp": time_warp}
+
+
+def augment(x: torch.Tensor, names: list[str], g: torch.Generator | None = None) -> torch.Tensor:
+    if x.dim() != 3 or not names:
+        return x
+    for name in names:
+        x = _FUNCS[name](x, g=g)
+    return x

@@ -1,0 +1,203 @@
+"""The verbs the command line uses: prepare data, train a zoo model into a run, evaluate a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .data.dataset import WearableDataset
+from .data.normalize import Normalizer
+from .data.registry import load_dataset
+from .data.split import Split, subject_split
+from .evaluate import predict, save_confusion_png, task_metrics
+from .io import atomic_write_json
+from .models import build_model
+from .profile import profile_model
+from .runs import Run, architecture_of, load_run, save_run
+from .train import TrainConfig, fit
+
+
+@dataclass
+class PreparedData:
+    dataset: WearableDataset  # raw, as loaded
+    split: Split
+    normalizer: Normalizer  # fitted on the training subjects only
+    train: WearableDataset
+    val: WearableDataset
+    test: WearableDataset
+    target_scale: dict | None  # regression: training-target mean/std for the loss
+
+
+def prepare_data(data: str | WearableDataset, *, data_root=None, data_options: dict | None = None,
+                 test_subjects: list[str] | None = None, seed: int = 0) -> PreparedData:
+    ds = data if isinstance(data, WearableDataset) else load_dataset(data, data_root, **(data_options or {}))
+    split = subject_split(ds, test_subjects=test_subjects, seed=seed)
+    norm = Normalizer.fit(ds.X[split.train], ds.layout)
+    parts = [norm.apply(ds.subset(idx)) for idx in (split.train, split.val, split.test)]
+    scale = None
+    if ds.task == "regression":
+        yt = ds.y[split.train]
+        scale = {"mean": float(yt.mean()), "std": float(yt.std() or 1.0)}
+    return PreparedData(ds, split, norm, *parts, scale)
+
+
+def prepare_from_config(config: dict, data_root=None) -> PreparedData:
+    """Rebuild exactly the data a run was trained on (same split, same normaliser)."""
+    d = config["data"]
+    root = data_root if data_root is not None else d.get("root")
+    ds = load_dataset(d["name"], root, **d.get("options", {}))
+    split = subject_split(ds, test_subjects=config["split"]["test_subjects"], seed=config["train"]["seed"])
+    norm = Normalizer.from_dict(config["normalizer"])
+    parts = [norm.apply(ds.subset(idx)) for idx in (split.train, split.val, split.test)]
+    return PreparedData(ds, split, norm, *parts, config.get("target_scale"))
+
+
+def train(
+    data: str | WearableDataset,
+    model: str = "cnn1d",
+    out: str | Path | None = None,
+    *,
+    width: float = 1.0,
+    config: TrainConfig | None = None,
+    data_root: str | None = None,
+    data_options: dict | None = None,
+    test_subjects: list[str] | None = None,
+    teacher: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Run:
+    """Train zoo ``model`` on ``data`` with a subject-wise split; write a run directory to ``out``."""
+    config = config or TrainConfig()
+    config.validate()
+    prepared = prepare_data(data, data_root=data_root, data_options=data_options,
+                            test_subjects=test_subjects, seed=config.seed)
+    torch.manual_seed(config.seed)
+    net = build_model(model, prepared.dataset.spec(), width)
+    teacher_model = load_run(teacher).model if teacher else None
+    with _progress(progress, f"train {model} on {prepared.dataset.name}", config.epochs) as bar:
+        history = fit(net, prepared.train, prepared.val, config, teacher=teacher_model,
+                      target_scale=prepared.target_scale, on_epoch=bar.epoch, on_batch=bar.batch)
+    run_config = {
+        "wearprune_version": __version__,
+        "data": _data_record(data, data_root, data_options),
+        "split": prepared.split.to_dict(),
+        "normalizer": prepared.normalizer.to_dict(),
+        "target_scale": prepared.target_scale,
+        "model": {"name": model, "width": width},
+        "train": config.to_dict(),
+        "teacher": str(teacher) if teacher else None,
+    }
+    arch = architecture_of(model, width, prepared.dataset.spec())
+    metrics, extra = _measure(net, prepared)
+    metrics["history"] = history.to_dict()
+    if out is None:
+        return Run(path=Path(), config=run_config, architecture=arch, model=net, metrics=metrics)
+    path = save_run(out, model=net, config=run_config, architecture=arch, metrics=metrics,
+                    extra=extra, overwrite=overwrite)
+    return Run(path=path, config=run_config, architecture=arch, model=net, metrics=metrics)
+
+
+def evaluate_run(run: str | Path | Run, *, data_root: str | None = None, write: bool = True,
+                 progress: bool = False) -> dict:
+    """Evaluate a run on its test subjects; write evaluation.json (+ confusion.png) into the run."""
+    run = run if isinstance(run, Run) else load_run(run)
+    with _progress(progress, f"evaluate {run.path}", 1) as bar:
+        prepared = prepare_from_config(run.config, data_root)
+        metrics, extra = _measure(run.model, prepared)
+        bar.epoch({})
+    if write:
+        atomic_write_json(run.path / "evaluation.json", metrics)
+        for name, data in extra.items():
+            from .io import atomic_write_bytes
+
+            atomic_write_bytes(run.path / name, data)
+    return metrics
+
+
+def _measure(model, prepared: PreparedData) -> tuple[dict, dict[str, bytes]]:
+    test = prepared.test
+    outputs = predict(model, test.X)
+    metrics = task_metrics(test, outputs, prepared.target_scale)
+    example = torch.from_numpy(test.X[:1])
+    result = {
+        "dataset": prepared.dataset.name,
+        "split": prepared.split.name,
+        "test_subjects": prepared.split.test_subjects,
+        "test": metrics,
+        "cost": profile_model(model, example),
+    }
+    extra = {}
+    if test.task == "classification":
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "confusion.png"
+            save_confusion_png(metrics["confusion_matrix"], test.class_names or
+                               [str(i) for i in range(outputs.shape[1])], p,
+                               f"{prepared.dataset.name} test ({prepared.split.name})"[:90])
+            extra["confusion.png"] = p.read_bytes()
+    return result, extra
+
+
+def _data_record(data, data_root, options) -> dict:
+    if isinstance(data, WearableDataset):
+        return {"name": data.name, "root": None, "options": options or {}, "in_memory": True}
+    name = str(Path(data).resolve()) if Path(data).suffix else data
+    root = str(Path(data_root).resolve()) if data_root else None
+    return {"name": name, "root": root, "options": options or {}}
+
+
+class _NoBar:
+    def epoch(self, record):
+        pass
+
+    def batch(self, done, total):
+        pass
+
+
+class _RichBar:
+    def __init__(self, title: str, epochs: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), transient=False)
+        self.title = title
+        self.task = self.progress.add_task(title, total=epochs, info="")
+        self.batches = None
+
+    def epoch(self, record: dict):
+        info = " ".join(f"{k}={v:.4g}" for k, v in record.items() if k not in ("epoch", "lr"))
+        self.progress.update(self.task, advance=1, info=info)
+
+    def batch(self, done: int, total: int):
+        if self.batches is None:
+            self.batches = self.progress.add_task("  batches", total=total, info="")
+        self.progress.update(self.batches, completed=done % total if done < total else total)
+        if done >= total:
+            self.progress.reset(self.batches, total=total)
+
+
+class _progress:
+    def __init__(self, enabled: bool, title: str, epochs: int):
+        self.bar = _RichBar(title, epochs) if enabled else _NoBar()
+
+    def __enter__(self):
+        if isinstance(self.bar, _RichBar):
+            self.bar.progress.start()
+        return self.bar
+
+    def __exit__(self, *exc):
+        if isinstance(self.bar, _RichBar):
+            self.bar.progress.stop()
+        return False
+
+
+def class_counts(ds: WearableDataset) -> dict[str, int]:
+    if ds.task != "classification":
+        return {}
+    counts = np.bincount(ds.y, minlength=ds.n_classes)
+    return {name: int(c) for name, c in zip(ds.class_names, counts, strict=False)}
