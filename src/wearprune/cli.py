@@ -24,7 +24,8 @@ ROOT_HELP = "folder holding the datasets (default: $WEARPRUNE_DATA)"
 def datasets(data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
              count: bool = typer.Option(True, help="load present datasets to count windows and subjects")):
     """List the datasets: task, windows, subjects, classes, license, and whether the files are present."""
-    from .data.registry import DATASETS, data_root as resolve_root, dataset_path, is_present, load_dataset
+    from .data.registry import DATASETS, dataset_path, is_present, load_dataset
+    from .data.registry import data_root as resolve_root
 
     table = Table(title=f"datasets (data root: {resolve_root(data_root) or 'not set; use --data-root'})")
     for col in ("name", "task", "windows", "subjects", "classes", "license", "files"):

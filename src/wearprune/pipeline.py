@@ -13,6 +13,7 @@ from .data.dataset import WearableDataset
 from .data.normalize import Normalizer
 from .data.registry import load_dataset
 from .data.split import Split, subject_split
+from .errors import ConfigError
 from .evaluate import predict, save_confusion_png, task_metrics
 from .io import atomic_write_json
 from .models import build_model
@@ -45,11 +46,16 @@ def prepare_data(data: str | WearableDataset, *, data_root=None, data_options: d
     return PreparedData(ds, split, norm, *parts, scale)
 
 
-def prepare_from_config(config: dict, data_root=None) -> PreparedData:
+def prepare_from_config(config: dict, data_root=None, data: WearableDataset | None = None) -> PreparedData:
     """Rebuild exactly the data a run was trained on (same split, same normaliser)."""
     d = config["data"]
-    root = data_root if data_root is not None else d.get("root")
-    ds = load_dataset(d["name"], root, **d.get("options", {}))
+    if data is not None:
+        ds = data
+    elif d.get("in_memory"):
+        raise ConfigError(f"this run was trained on in-memory data ({d['name']}); pass the dataset as data=")
+    else:
+        root = data_root if data_root is not None else d.get("root")
+        ds = load_dataset(d["name"], root, **d.get("options", {}))
     split = subject_split(ds, test_subjects=config["split"]["test_subjects"], seed=config["train"]["seed"])
     norm = Normalizer.from_dict(config["normalizer"])
     parts = [norm.apply(ds.subset(idx)) for idx in (split.train, split.val, split.test)]
@@ -101,12 +107,12 @@ def train(
     return Run(path=path, config=run_config, architecture=arch, model=net, metrics=metrics)
 
 
-def evaluate_run(run: str | Path | Run, *, data_root: str | None = None, write: bool = True,
-                 progress: bool = False) -> dict:
+def evaluate_run(run: str | Path | Run, *, data_root: str | None = None, data: WearableDataset | None = None,
+                 write: bool = True, progress: bool = False) -> dict:
     """Evaluate a run on its test subjects; write evaluation.json (+ confusion.png) into the run."""
     run = run if isinstance(run, Run) else load_run(run)
     with _progress(progress, f"evaluate {run.path}", 1) as bar:
-        prepared = prepare_from_config(run.config, data_root)
+        prepared = prepare_from_config(run.config, data_root, data)
         metrics, extra = _measure(run.model, prepared)
         bar.epoch({})
     if write:

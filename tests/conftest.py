@@ -1,0 +1,11 @@
+import os
+
+import pytest
+
+
+# Keep tests off the user's dataset cache: each session gets its own.
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    if "WEARPRUNE_CACHE" not in os.environ:
+        os.environ["WEARPRUNE_CACHE"] = str(tmp_path_factory.mktemp("wp-cache"))
+    yield
