@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
 import os
 from collections.abc import Callable
@@ -158,6 +159,8 @@ def load_dataset(
 # -- cache of decoded arrays (npz without pickle), keyed by the files' sizes and times -----------
 def _cache_key(name: str, path: Path, options: dict) -> str:
     h = hashlib.sha256(f"{name}|{path.resolve()}|{json.dumps(options, sort_keys=True)}|v1".encode())
+    # The loader's own source is part of the key: a changed loader never reads a stale cache.
+    h.update(Path(inspect.getsourcefile(get_info(name).load_fn())).read_bytes())
     for f in sorted(path.rglob("*")):
         if f.is_file():
             st = f.stat()

@@ -38,6 +38,7 @@ DS2 = ["100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "21
 SPLIT_NAME = "inter-patient DS1/DS2 (de Chazal 2004)"
 
 RR_CHANNELS = ["pre_rr", "post_rr", "rr_ratio"]
+RR_CLIP = np.array([3.0, 3.0, 4.0], dtype=np.float32)  # seconds, seconds, ratio
 LOCAL_BEATS = 10  # RR intervals averaged for the patient-normalised rhythm feature
 
 
@@ -117,7 +118,7 @@ def _read(path: Path, rec: str) -> tuple[np.ndarray, list[str], np.ndarray, list
         record = wfdb.rdrecord(str(path / rec))
         ann = wfdb.rdann(str(path / rec), "atr")
     except Exception as exc:  # wfdb raises ValueError, IndexError, its own syntax errors...: all mean "damaged"
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"mitdb: record {rec} in {path} is unreadable ({msg}); re-download it") from None
     signal = record.p_signal
     if signal is None or signal.ndim != 2 or signal.shape[1] < 2:
@@ -165,7 +166,8 @@ def _record_beats(
         return None
     X = signal[start[:, None] + np.arange(window)[None, :]].transpose(0, 2, 1)  # [n, leads, window]
     if rr_channels:
-        rr = rr_features(beats)[keep - 1]  # rr_features rows start at beat 1
+        # Clip: a pause of minutes (record 207's flutter episode, ~100 s) would dominate the normaliser.
+        rr = np.minimum(rr_features(beats)[keep - 1], RR_CLIP)  # rr_features rows start at beat 1
         X = np.concatenate([X, np.repeat(rr[:, :, None], window, axis=2)], axis=1)
     return np.ascontiguousarray(X, dtype=np.float32), labels[keep], np.full(len(keep), rec)
 

@@ -1,0 +1,117 @@
+"""The command line: exit codes, one-line errors without tracebacks, and the main commands."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wearprune.data.synthetic import make_synthetic
+
+
+def wearprune(*args, env=None, cwd=None):
+    e = dict(os.environ, COLUMNS="220")  # rich wraps tables at 80 columns without a terminal
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "wearprune.cli", *args], capture_output=True, text=True,
+                          env=e, cwd=cwd, timeout=600)
+
+
+def assert_clean_error(res, *fragments):
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr and "Traceback" not in res.stdout
+    text = " ".join(res.stderr.split())
+    for f in fragments:
+        assert f in text, text
+
+
+def test_help_lists_commands():
+    res = wearprune("--help")
+    assert res.returncode == 0
+    for cmd in ("datasets", "models", "train", "evaluate", "demo"):
+        assert cmd in res.stdout
+
+
+def test_datasets_lists_every_dataset_with_where_it_looked(tmp_path):
+    res = wearprune("datasets", "--data-root", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    out = " ".join(res.stdout.split())
+    for name in ("basicmotions", "hmp", "mitdb", "troika", "sleep-walch", "wisdm-watch"):
+        assert name in out
+    assert "missing" in out and "present" in out  # basicmotions ships in a package
+
+
+def test_missing_data_root_names_dataset_path_and_source(tmp_path):
+    res = wearprune("train", "--data", "hmp", "--out", str(tmp_path / "r"), "--data-root", str(tmp_path))
+    assert_clean_error(res, "hmp", str(tmp_path / "hmp_adl_wrist"), "archive.ics.uci.edu")
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_dataset_and_model(tmp_path):
+    assert_clean_error(wearprune("train", "--data", "nope", "--out", str(tmp_path / "r")), "unknown dataset 'nope'")
+    assert_clean_error(wearprune("train", "--data", "basicmotions", "--model", "vgg", "--out", str(tmp_path / "r")),
+                       "unknown model 'vgg'")
+
+
+def test_evaluate_a_missing_run(tmp_path):
+    assert_clean_error(wearprune("evaluate", str(tmp_path / "none")), "not a run directory")
+
+
+def test_csv_with_nan_is_rejected_and_nothing_written(tmp_path):
+    ds = make_synthetic()
+    rows = ds.X[:10].transpose(0, 2, 1).reshape(-1, 3)
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=["ax", "ay", "az"])
+    df["label"] = "walk"
+    df["subject"] = "a"
+    df.loc[5, "ay"] = np.nan
+    f = tmp_path / "rec.csv"
+    df.to_csv(f, index=False)
+    res = wearprune("train", "--data", str(f), "--rate", "32", "--out", str(tmp_path / "r"))
+    assert_clean_error(res, "NaN")
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_and_evaluate_a_user_csv(tmp_path):
+    import pandas as pd
+
+    ds = make_synthetic(n_subjects=4, per_subject=12, length=32)
+    frames = []
+    for i in range(len(ds)):
+        f = pd.DataFrame(ds.X[i].T, columns=["ax", "ay", "az"])
+        f["label"] = ds.class_names[ds.y[i]]
+        f["subject"] = ds.subjects[i]
+        frames.append(f)
+    path = tmp_path / "rec.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    run = tmp_path / "run"
+    res = wearprune("train", "--data", str(path), "--rate", "32", "--window-s", "1", "--model", "cnn1d",
+                    "--epochs", "2", "--out", str(run))
+    assert res.returncode == 0, res.stderr
+    assert (run / "model.safetensors").exists()
+    res = wearprune("evaluate", str(run))
+    assert res.returncode == 0, res.stderr
+    assert (run / "evaluation.json").exists() and (run / "confusion.png").exists()
+    assert "macro_f1" in res.stdout
+
+
+@pytest.mark.slow
+def test_demo_runs_on_embedded_data(tmp_path):
+    res = wearprune("demo", "--out", str(tmp_path / "demo"), "--epochs", "3")
+    assert res.returncode == 0, res.stderr
+    assert "basicmotions" in res.stdout and "macro_f1" in res.stdout
+    assert (tmp_path / "demo" / "evaluation.json").exists()
+
+
+def test_real_hmp_train_and_evaluate_from_cli(tmp_path):
+    root = os.environ.get("WEARPRUNE_DATA")
+    if not root or not (Path(root) / "hmp_adl_wrist").is_dir():
+        pytest.skip(f"HMP not found under WEARPRUNE_DATA={root!r} (set it to the data root)")
+    run = tmp_path / "run"
+    res = wearprune("train", "--data", "hmp", "--model", "resnet1d", "--epochs", "2", "--out", str(run))
+    assert res.returncode == 0, res.stderr
+    res = wearprune("evaluate", str(run))
+    assert res.returncode == 0, res.stderr
+    assert "HMP test subjects" in " ".join(res.stdout.split()) or "subject-wise" in res.stdout
