@@ -115,3 +115,8 @@ def test_real_hmp_train_and_evaluate_from_cli(tmp_path):
     res = wearprune("evaluate", str(run))
     assert res.returncode == 0, res.stderr
     assert "HMP test subjects" in " ".join(res.stdout.split()) or "subject-wise" in res.stdout
+
+
+def test_user_file_options_on_a_named_dataset_are_refused(tmp_path):
+    res = wearprune("train", "--data", "basicmotions", "--rate", "50", "--out", str(tmp_path / "r"))
+    assert_clean_error(res, "dataset basicmotions does not take rate_hz")

@@ -1,3 +1,27 @@
-"""wearprune: prune, quantize and fit deep-learning models onto wearables."""
+"""wearprune: prune, quantize and fit deep-learning models onto wearables.
+
+Public API (everything else may change)::
+
+    import wearprune as wp
+    ds = wp.load_dataset("hmp")                       # real data, subject ids included
+    run = wp.train(ds, "resnet1d", "runs/hmp")        # subject-wise split, run directory
+    metrics = wp.evaluate("runs/hmp")                 # test metrics, size, MACs, latency
+"""
 
 __version__ = "0.1.0"
+
+from .data import DATASETS, WearableDataset, load_dataset  # noqa: E402
+from .data.split import subject_split  # noqa: E402
+from .errors import ConfigError, DataError, WearpruneError  # noqa: E402
+from .models import MODELS, build_model  # noqa: E402
+from .pipeline import evaluate_run as evaluate  # noqa: E402
+from .pipeline import train  # noqa: E402
+from .profile import count_macs, count_params, profile_model  # noqa: E402
+from .runs import Run, load_run  # noqa: E402
+from .train import TrainConfig  # noqa: E402
+
+__all__ = [
+    "DATASETS", "MODELS", "ConfigError", "DataError", "Run", "TrainConfig", "WearableDataset", "WearpruneError",
+    "build_model", "count_macs", "count_params", "evaluate", "load_dataset", "load_run", "profile_model",
+    "subject_split", "train",
+]

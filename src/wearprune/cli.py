@@ -77,6 +77,10 @@ def train(
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
     rate: float = typer.Option(None, help="sampling rate in Hz (user recordings)"),
     window_s: float = typer.Option(None, help="window length in seconds (user recordings)"),
+    step_s: float = typer.Option(None, help="window step in seconds (user recordings; default half a window)"),
+    label_column: str = typer.Option(None, help="label column of a user recording (default: label)"),
+    subject_column: str = typer.Option(None, help="subject column of a user recording (default: subject)"),
+    task: str = typer.Option(None, help="classification or regression (user recordings; default: inferred)"),
     overwrite: bool = typer.Option(False, help="replace --out if it exists"),
 ):
     """Train a zoo model with a subject-wise split and write a run directory."""
@@ -85,7 +89,9 @@ def train(
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
                       device=device, augment=[a for a in augment.split(",") if a])
-    options = {k: v for k, v in (("rate_hz", rate), ("window_s", window_s)) if v is not None}
+    given = {"rate_hz": rate, "window_s": window_s, "step_s": step_s, "label_column": label_column,
+             "subject_column": subject_column, "task": task}
+    options = {k: v for k, v in given.items() if v is not None}
     run = train_run(data, model, out, width=width, config=cfg, data_root=data_root, data_options=options,
                     teacher=teacher, overwrite=overwrite, progress=True)
     _print_metrics(run.metrics, f"{model} on {run.metrics['dataset']} -> {out}")

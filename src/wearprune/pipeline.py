@@ -89,7 +89,7 @@ def train(
                       target_scale=prepared.target_scale, on_epoch=bar.epoch, on_batch=bar.batch)
     run_config = {
         "wearprune_version": __version__,
-        "data": _data_record(data, data_root, data_options),
+        "data": _data_record(prepared.dataset),
         "split": prepared.split.to_dict(),
         "normalizer": prepared.normalizer.to_dict(),
         "target_scale": prepared.target_scale,
@@ -149,12 +149,10 @@ def _measure(model, prepared: PreparedData) -> tuple[dict, dict[str, bytes]]:
     return result, extra
 
 
-def _data_record(data, data_root, options) -> dict:
-    if isinstance(data, WearableDataset):
-        return {"name": data.name, "root": None, "options": options or {}, "in_memory": True}
-    name = str(Path(data).resolve()) if Path(data).suffix else data
-    root = str(Path(data_root).resolve()) if data_root else None
-    return {"name": name, "root": root, "options": options or {}}
+def _data_record(ds: WearableDataset) -> dict:
+    if ds.origin:
+        return dict(ds.origin)
+    return {"name": ds.name, "root": None, "options": {}, "in_memory": True}
 
 
 class _NoBar:

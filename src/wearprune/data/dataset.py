@@ -37,6 +37,9 @@ class WearableDataset:
     split_name: str = "subject-wise"
     license: str = ""
     source: str = ""
+    # How to load it again ({"name", "root", "options"}), set by load_dataset; lets a run trained on
+    # an object reload the same data for evaluation.
+    origin: dict | None = None
 
     def __post_init__(self) -> None:
         self.X = np.ascontiguousarray(self.X, dtype=np.float32)

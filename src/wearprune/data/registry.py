@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..io import atomic_write_bytes
 from .dataset import WearableDataset
 
@@ -137,12 +137,23 @@ def load_dataset(
     if Path(name).suffix.lower() in (".csv", ".npz", ".parquet", ".pq"):
         from .loaders.user import load_recording
 
-        return load_recording(name, **options)
+        ds = load_recording(name, **options)
+        ds.origin = {"name": str(Path(name).expanduser().resolve()), "root": None, "options": options}
+        return ds
     info = get_info(name)
     fn = info.load_fn()
+    _check_options(name, fn, options)
     if not info.folder:
-        return fn(**options)
+        ds = fn(**options)
+        ds.origin = {"name": name, "root": None, "options": options}
+        return ds
     path = require_path(name, root)
+    ds = _load_cached(name, path, fn, options, cache)
+    ds.origin = {"name": name, "root": str(path.parent.resolve()), "options": options}
+    return ds
+
+
+def _load_cached(name: str, path: Path, fn: Callable, options: dict, cache: bool) -> WearableDataset:
     key = _cache_key(name, path, options)
     cached = _cache_file(key) if cache else None
     if cached is not None and cached.exists():
@@ -154,6 +165,14 @@ def load_dataset(
     if cached is not None:
         _write_cache(cached, ds)
     return ds
+
+
+def _check_options(name: str, fn: Callable, options: dict) -> None:
+    accepted = [p for p in inspect.signature(fn).parameters.values() if p.kind == p.KEYWORD_ONLY]
+    unknown = sorted(set(options) - {p.name for p in accepted})
+    if unknown:
+        takes = ", ".join(p.name for p in accepted) or "no options"
+        raise ConfigError(f"dataset {name} does not take {', '.join(unknown)}; it takes: {takes}")
 
 
 # -- cache of decoded arrays (npz without pickle), keyed by the files' sizes and times -----------

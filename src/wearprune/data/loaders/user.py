@@ -330,7 +330,7 @@ def _cut(
         ss.append(np.full(len(xs[-1]), subjects[a]))
     if not xs:
         raise DataError(f"{path}: a window of {window} samples is longer than every labelled segment "
-                        f"(longest {longest} samples); use a shorter window (--window SECONDS)")
+                        f"(longest {longest} samples); use a shorter window (--window-s SECONDS)")
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(ss)
 
 
