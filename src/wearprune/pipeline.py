@@ -196,7 +196,12 @@ class _progress:
 
     def __exit__(self, *exc):
         if isinstance(self.bar, _RichBar):
-            self.bar.progress.stop()
+            bar = self.bar
+            # Early stopping ends before the last epoch: show the bar as finished, not stuck.
+            bar.progress.update(bar.task, completed=bar.progress.tasks[bar.task].total)
+            if bar.batches is not None:
+                bar.progress.remove_task(bar.batches)
+            bar.progress.stop()
         return False
 
 

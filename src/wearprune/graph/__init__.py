@@ -1,0 +1,5 @@
+"""The traced dependency graph: which dimensions of which tensors are coupled and must be pruned together."""
+
+from .dependency import DependencyGraph, ParamDim, UnsupportedOpError, build_graph
+
+__all__ = ["DependencyGraph", "ParamDim", "UnsupportedOpError", "build_graph"]
