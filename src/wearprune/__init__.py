@@ -17,11 +17,12 @@ from .models import MODELS, build_model  # noqa: E402
 from .pipeline import evaluate_run as evaluate  # noqa: E402
 from .pipeline import train  # noqa: E402
 from .profile import count_macs, count_params, profile_model  # noqa: E402
+from .prune import prune  # noqa: E402
 from .runs import Run, load_run  # noqa: E402
 from .train import TrainConfig  # noqa: E402
 
 __all__ = [
     "DATASETS", "MODELS", "ConfigError", "DataError", "Run", "TrainConfig", "WearableDataset", "WearpruneError",
     "build_model", "count_macs", "count_params", "evaluate", "load_dataset", "load_run", "profile_model",
-    "subject_split", "train",
+    "prune", "subject_split", "train",
 ]
