@@ -112,6 +112,47 @@ def evaluate(
 
 
 @app.command()
+def prune(
+    run: Path = typer.Argument(..., help="trained run directory"),
+    out: Path = typer.Option(..., "--out", help="run directory for the pruned model"),
+    method: str = typer.Option("channel", help="channel (conv channels, neurons, RNN units), neuron, or weight"),
+    ratio: float = typer.Option(0.5, help="fraction of the prunable units (or weights) removed"),
+    importance: str = typer.Option("l2", help="l1, l2, bn_scale, taylor, fpgm, activation, apoz, random, snip"),
+    scope: str = typer.Option(None, help="local (same ratio per layer) or global (channel); global or layer (weight)"),
+    round_to: int = typer.Option(1, help="keep channel counts a multiple of this (SIMD kernels: 4, 8, 16)"),
+    min_channels: int = typer.Option(1, help="never prune a layer below this width"),
+    n_m: str = typer.Option(None, "--n-m", help="N:M weight sparsity, e.g. 2:4 (method weight)"),
+    recipe: Path = typer.Option(None, help="YAML recipe of ordered steps (hybrid pruning)"),
+    finetune: int = typer.Option(10, help="fine-tuning epochs after pruning (0: none)"),
+    distill: bool = typer.Option(True, help="distil from the dense model while fine-tuning"),
+    lr: float = typer.Option(1e-3, help="fine-tuning learning rate"),
+    data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
+    overwrite: bool = typer.Option(False, help="replace --out if it exists"),
+):
+    """Prune a trained run physically, fine-tune it, and compare it with the dense model."""
+    from .errors import ConfigError
+    from .pipeline import prune_run
+    from .prune.recipe import Recipe
+
+    options: dict = {}
+    if method == "weight":
+        if scope:
+            options["scope"] = scope
+        if n_m:
+            try:
+                options["n_m"] = tuple(int(v) for v in n_m.split(":"))
+            except ValueError:
+                raise ConfigError(f"--n-m must look like 2:4, got {n_m!r}") from None
+    else:
+        options.update(scope=scope or "local", round_to=round_to, min_channels=min_channels)
+    steps = Recipe.from_yaml(recipe).to_dict() if recipe else None
+    result = prune_run(run, out, method=method, ratio=ratio, importance=importance, recipe=steps,
+                       finetune_epochs=finetune, distill=distill, lr=lr, options=options, data_root=data_root,
+                       overwrite=overwrite, progress=True)
+    _print_comparison(result.metrics, f"pruned {run} -> {out}")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="run directory to write"),
     epochs: int = typer.Option(40),
@@ -151,6 +192,33 @@ def _print_metrics(metrics: dict, title: str, per_class: bool = False) -> None:
             pc.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
                        str(row["support"]))
         console.print(pc)
+
+
+def _print_comparison(metrics: dict, title: str) -> None:
+    dense, pruned = metrics["dense"], metrics
+    table = Table(title=title, caption=f"split: {metrics['split']}")
+    for col in ("", "dense", "pruned", "change"):
+        table.add_column(col, justify="right" if col else "left")
+    for key in ("accuracy", "macro_f1", "mae"):
+        if key in pruned["test"]:
+            a, b = dense["test"][key], pruned["test"][key]
+            table.add_row(key, f"{a:.4f}", f"{b:.4f}", f"{b - a:+.4f}")
+    for key, label in (("params", "parameters"), ("macs", "MACs / inference"), ("size_bytes", "size (bytes)"),
+                       ("host_latency_ms", "host latency ms")):
+        a, b = dense["cost"][key], pruned["cost"][key]
+        table.add_row(label, f"{a:,}" if isinstance(a, int) else f"{a:.3f}",
+                      f"{b:,}" if isinstance(b, int) else f"{b:.3f}", f"{a / max(b, 1e-12):.2f}x smaller")
+    console.print(table)
+    widths = Table(title="layer widths (channels / units)")
+    for col in ("group", "before", "after"):
+        widths.add_column(col)
+    for step in metrics["prune"]:
+        for layer in step.get("layers", []):
+            widths.add_row(layer["group"], str(layer["before"]), str(layer["after"]))
+        if "pruned_sparsity" in step:
+            widths.add_row(f"weights ({step['step']['method']})", "dense",
+                           f"{step['pruned_sparsity']:.0%} zeros")
+    console.print(widths)
 
 
 def main() -> None:

@@ -210,3 +210,70 @@ def class_counts(ds: WearableDataset) -> dict[str, int]:
         return {}
     counts = np.bincount(ds.y, minlength=ds.n_classes)
     return {name: int(c) for name, c in zip(ds.class_names, counts, strict=False)}
+
+
+def prune_run(
+    run: str | Path | Run,
+    out: str | Path | None = None,
+    *,
+    method: str = "channel",
+    ratio: float = 0.5,
+    importance: str = "l2",
+    recipe: dict | None = None,
+    finetune_epochs: int = 10,
+    distill: bool = True,
+    lr: float = 1e-3,
+    options: dict | None = None,
+    data_root: str | None = None,
+    calib_windows: int = 512,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Run:
+    """Prune a trained run, fine-tune it (distilling from the dense model by default), evaluate both
+    on the same test subjects, and write a new run directory."""
+    from .prune import zero_masks
+    from .prune.recipe import PruneStep, Recipe, apply_recipe
+
+    dense = run if isinstance(run, Run) else load_run(run)
+    prepared = prepare_from_config(dense.config, data_root)
+    steps = Recipe.from_dict(recipe) if recipe else Recipe([PruneStep(method, ratio, importance, dict(options or {}))])
+    rng = np.random.default_rng(dense.config["train"]["seed"])
+    pick = rng.permutation(len(prepared.train))[:calib_windows]
+    calib = (torch.from_numpy(prepared.train.X[pick]), torch.from_numpy(prepared.train.y[pick]))
+    example = torch.from_numpy(prepared.train.X[:1])
+    model, summaries = apply_recipe(dense.model, example, steps, calib=calib, task=prepared.dataset.task,
+                                    seed=dense.config["train"]["seed"])
+    history = None
+    if finetune_epochs > 0:
+        cfg = TrainConfig(**{**dense.config["train"], "epochs": finetune_epochs, "lr": lr,
+                             "patience": max(3, finetune_epochs)})
+        sparse = any(s.method == "weight" for s in steps.steps)
+        masks = zero_masks(model) if sparse else None
+        # Unstructured zeros must survive fine-tuning: re-apply the masks after every step.
+        keep = (lambda: _apply(model, masks)) if masks else None
+        with _progress(progress, f"fine-tune pruned {dense.architecture['model']}", cfg.epochs) as bar:
+            history = fit(model, prepared.train, prepared.val, cfg, teacher=dense.model if distill else None,
+                          target_scale=prepared.target_scale, on_epoch=bar.epoch, on_batch=bar.batch,
+                          after_step=keep)
+    metrics, extra = _measure(model, prepared)
+    before, _ = _measure(dense.model, prepared)
+    metrics["dense"] = {"test": {k: v for k, v in before["test"].items() if not isinstance(v, list)},
+                        "cost": before["cost"]}
+    metrics["prune"] = summaries
+    if history is not None:
+        metrics["history"] = history.to_dict()
+    config = dict(dense.config, pruned_from=str(dense.path), prune={"recipe": steps.to_dict(),
+                  "finetune_epochs": finetune_epochs, "distill": distill, "lr": lr})
+    arch = architecture_of(dense.architecture["model"], dense.architecture["width"], dense.architecture["spec"],
+                           model)
+    if out is None:
+        return Run(path=Path(), config=config, architecture=arch, model=model, metrics=metrics)
+    path = save_run(out, model=model, config=config, architecture=arch, metrics=metrics, extra=extra,
+                    overwrite=overwrite)
+    return Run(path=path, config=config, architecture=arch, model=model, metrics=metrics)
+
+
+def _apply(model, masks) -> None:
+    from .prune import apply_masks
+
+    apply_masks(model, masks)

@@ -33,14 +33,26 @@ class Run:
     metrics: dict
 
 
-def architecture_of(model_name: str, width: float, spec: dict) -> dict:
-    return {"format": "zoo", "version": FORMAT_VERSION, "model": model_name, "width": width, "spec": spec}
+def architecture_of(model_name: str, width: float, spec: dict, model: nn.Module | None = None) -> dict:
+    """Zoo name, width and data spec; for a pruned model also every layer's size."""
+    arch = {"format": "zoo", "version": FORMAT_VERSION, "model": model_name, "width": width, "spec": spec}
+    if model is not None:
+        from .prune.shapes import layer_shapes
+
+        base = layer_shapes(build_model(model_name, spec, width))
+        arch["layers"] = {k: v for k, v in layer_shapes(model).items() if base.get(k) != v}
+    return arch
 
 
 def build_from_architecture(arch: dict) -> nn.Module:
     if arch.get("format") != "zoo":
         raise ConfigError(f"unknown architecture format {arch.get('format')!r} in architecture.json")
-    return build_model(arch["model"], arch["spec"], arch["width"])
+    model = build_model(arch["model"], arch["spec"], arch["width"])
+    if arch.get("layers"):
+        from .prune.shapes import apply_layer_shapes
+
+        apply_layer_shapes(model, arch["layers"])
+    return model
 
 
 def save_run(path: str | Path, *, model: nn.Module, config: dict, architecture: dict, metrics: dict,

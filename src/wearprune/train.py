@@ -84,10 +84,12 @@ def fit(
     target_scale: dict | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> History:
     """Train ``model`` in place on normalised data and restore its best validation weights.
 
-    ``target_scale`` ({"mean", "std"}) standardises regression targets for the loss.
+    ``target_scale`` ({"mean", "std"}) standardises regression targets for the loss;
+    ``after_step`` runs after every optimiser step.
     """
     config = config or TrainConfig()
     config.validate()
@@ -127,6 +129,8 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if after_step:
+                after_step()  # e.g. re-apply pruning masks so sparsity does not drift
             sched.step()
             total += loss.item() * len(idx)
             count += len(idx)

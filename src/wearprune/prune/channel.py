@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..graph.dependency import DependencyGraph
+from .shapes import _replace
 
 
 def keep_masks(graph: DependencyGraph, removed: set[int]) -> dict[tuple[str, str], dict[int, np.ndarray]]:
@@ -85,9 +86,3 @@ def _rebuilt_rnn(m: nn.RNNBase, params: dict[str, torch.Tensor]) -> nn.RNNBase:
             getattr(new, name).copy_(t)
     new.train(m.training)
     return new
-
-
-def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
-    parent_name, _, attr = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, attr, new)
