@@ -115,9 +115,10 @@ def evaluate(
 def prune(
     run: Path = typer.Argument(..., help="trained run directory"),
     out: Path = typer.Option(..., "--out", help="run directory for the pruned model"),
-    method: str = typer.Option("channel", help="channel (conv channels, neurons, RNN units), neuron, or weight"),
+    method: str = typer.Option("channel", help="channel (conv channels, neurons, RNN units), neuron, weight, layer"),
     ratio: float = typer.Option(0.5, help="fraction of the prunable units (or weights) removed"),
-    importance: str = typer.Option("l2", help="l1, l2, bn_scale, taylor, fpgm, activation, apoz, random, snip"),
+    importance: str = typer.Option("l2", help="l1, l2, bn_scale, taylor, fpgm, activation, apoz, random, snip; "
+                                   "layer: loss or similarity"),
     scope: str = typer.Option(None, help="local (same ratio per layer) or global (channel); global or layer (weight)"),
     round_to: int = typer.Option(1, help="keep channel counts a multiple of this (SIMD kernels: 4, 8, 16)"),
     min_channels: int = typer.Option(1, help="never prune a layer below this width"),
@@ -143,7 +144,7 @@ def prune(
                 options["n_m"] = tuple(int(v) for v in n_m.split(":"))
             except ValueError:
                 raise ConfigError(f"--n-m must look like 2:4, got {n_m!r}") from None
-    else:
+    elif method != "layer":
         options.update(scope=scope or "local", round_to=round_to, min_channels=min_channels)
     steps = Recipe.from_yaml(recipe).to_dict() if recipe else None
     result = prune_run(run, out, method=method, ratio=ratio, importance=importance, recipe=steps,
@@ -215,6 +216,8 @@ def _print_comparison(metrics: dict, title: str) -> None:
     for step in metrics["prune"]:
         for layer in step.get("layers", []):
             widths.add_row(layer["group"], str(layer["before"]), str(layer["after"]))
+        for block, how in step.get("removed", {}).items():
+            widths.add_row(f"block {block}", "present", "identity" if how == "identity" else f"-> {how}")
         if "pruned_sparsity" in step:
             widths.add_row(f"weights ({step['step']['method']})", "dense",
                            f"{step['pruned_sparsity']:.0%} zeros")

@@ -264,8 +264,11 @@ def prune_run(
         metrics["history"] = history.to_dict()
     config = dict(dense.config, pruned_from=str(dense.path), prune={"recipe": steps.to_dict(),
                   "finetune_epochs": finetune_epochs, "distill": distill, "lr": lr})
+    removed_blocks = dict(dense.architecture.get("removed_blocks", {}))
+    for summary in summaries:
+        removed_blocks.update(summary.get("removed", {}))
     arch = architecture_of(dense.architecture["model"], dense.architecture["width"], dense.architecture["spec"],
-                           model)
+                           model, removed_blocks)
     if out is None:
         return Run(path=Path(), config=config, architecture=arch, model=model, metrics=metrics)
     path = save_run(out, model=model, config=config, architecture=arch, metrics=metrics, extra=extra,

@@ -33,13 +33,21 @@ class Run:
     metrics: dict
 
 
-def architecture_of(model_name: str, width: float, spec: dict, model: nn.Module | None = None) -> dict:
-    """Zoo name, width and data spec; for a pruned model also every layer's size."""
+def architecture_of(model_name: str, width: float, spec: dict, model: nn.Module | None = None,
+                    removed_blocks: dict[str, str] | None = None) -> dict:
+    """Zoo name, width and data spec; for a pruned model also removed blocks and every layer's size."""
     arch = {"format": "zoo", "version": FORMAT_VERSION, "model": model_name, "width": width, "spec": spec}
+    if removed_blocks:
+        arch["removed_blocks"] = dict(removed_blocks)
     if model is not None:
         from .prune.shapes import layer_shapes
 
-        base = layer_shapes(build_model(model_name, spec, width))
+        base_model = build_model(model_name, spec, width)
+        if removed_blocks:
+            from .prune.layer import remove_blocks
+
+            remove_blocks(base_model, removed_blocks)
+        base = layer_shapes(base_model)
         arch["layers"] = {k: v for k, v in layer_shapes(model).items() if base.get(k) != v}
     return arch
 
@@ -48,6 +56,10 @@ def build_from_architecture(arch: dict) -> nn.Module:
     if arch.get("format") != "zoo":
         raise ConfigError(f"unknown architecture format {arch.get('format')!r} in architecture.json")
     model = build_model(arch["model"], arch["spec"], arch["width"])
+    if arch.get("removed_blocks"):
+        from .prune.layer import remove_blocks
+
+        remove_blocks(model, arch["removed_blocks"])
     if arch.get("layers"):
         from .prune.shapes import apply_layer_shapes
 

@@ -10,7 +10,7 @@ from ..profile import count_macs, count_params
 from .structured import prune_structured
 from .weight import prune_weights
 
-METHODS = ("channel", "neuron", "weight")
+METHODS = ("channel", "neuron", "weight", "layer")
 
 
 def prune(
@@ -28,7 +28,9 @@ def prune(
       ``protected``, ``calib=(X, y)`` for data-driven criteria, ``strict``);
     - ``neuron``: the same, restricted to Linear and GRU/LSTM units;
     - ``weight``: unstructured magnitude pruning, zeros baked into the weights (options: ``scope``
-      global|layer, ``n_m=(2, 4)``, ``protected``).
+      global|layer, ``n_m=(2, 4)``, ``protected``);
+    - ``layer``: whole blocks replaced by an identity or their shortcut, ranked by ``importance``
+      loss (default) or similarity on ``calib=(X, y)``; ``ratio`` of the candidate blocks removed.
 
     ``ratio`` is the fraction of the prunable units (or weights) removed.
     """
@@ -45,4 +47,17 @@ def prune(
                        params_before=count_params(model), params_after=count_params(pruned),
                        macs_before=count_macs(model, example_inputs), macs_after=count_macs(pruned, example_inputs))
         return pruned, summary
+    if method == "layer":
+        from .layer import prune_layers
+
+        options.pop("scope", None)
+        options.pop("seed", None)
+        for key in ("round_to", "min_channels", "strict"):
+            options.pop(key, None)
+        crit = "loss" if importance == "l2" else importance  # l2 is prune()'s default for channels
+        if "protected" not in options:
+            from .groups import default_protected
+
+            options["protected"] = default_protected(model)
+        return prune_layers(model, example_inputs, ratio=ratio, importance=crit, **options)
     raise ConfigError(f"unknown pruning method {method!r}; choose one of: {', '.join(METHODS)}")

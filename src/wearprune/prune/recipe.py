@@ -81,8 +81,10 @@ def apply_recipe(model: nn.Module, example_inputs: torch.Tensor, recipe: Recipe,
     summaries = []
     for step in recipe.steps:
         extra = dict(step.options)
-        if step.method != "weight":
+        if step.method in ("channel", "neuron"):
             extra.update(calib=calib, task=task, seed=seed)
+        elif step.method == "layer":
+            extra.update(calib=calib, task=task)
         model, summary = prune(model, example_inputs, step.method, step.ratio, step.importance, **extra)
         summaries.append({"step": asdict(step), **summary})
     return model, summaries
