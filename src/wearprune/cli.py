@@ -81,6 +81,9 @@ def train(
     label_column: str = typer.Option(None, help="label column of a user recording (default: label)"),
     subject_column: str = typer.Option(None, help="subject column of a user recording (default: subject)"),
     task: str = typer.Option(None, help="classification or regression (user recordings; default: inferred)"),
+    slimming: float = typer.Option(0.0, help="Network Slimming L1 penalty on BN scales (then prune bn_scale)"),
+    prune_at_init: float = typer.Option(None, help="remove this fraction of channels at initialisation (SNIP)"),
+    gradual_sparsity: float = typer.Option(None, help="prune weights to this sparsity during training (cubic)"),
     overwrite: bool = typer.Option(False, help="replace --out if it exists"),
 ):
     """Train a zoo model with a subject-wise split and write a run directory."""
@@ -88,12 +91,14 @@ def train(
     from .train import TrainConfig
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
-                      device=device, augment=[a for a in augment.split(",") if a])
+                      device=device, augment=[a for a in augment.split(",") if a], bn_l1=slimming)
     given = {"rate_hz": rate, "window_s": window_s, "step_s": step_s, "label_column": label_column,
              "subject_column": subject_column, "task": task}
     options = {k: v for k, v in given.items() if v is not None}
     run = train_run(data, model, out, width=width, config=cfg, data_root=data_root, data_options=options,
-                    teacher=teacher, overwrite=overwrite, progress=True)
+                    teacher=teacher, overwrite=overwrite, progress=True,
+                    prune_at_init={"ratio": prune_at_init} if prune_at_init else None,
+                    gradual={"target": gradual_sparsity} if gradual_sparsity else None)
     _print_metrics(run.metrics, f"{model} on {run.metrics['dataset']} -> {out}")
 
 
@@ -124,7 +129,8 @@ def prune(
     min_channels: int = typer.Option(1, help="never prune a layer below this width"),
     n_m: str = typer.Option(None, "--n-m", help="N:M weight sparsity, e.g. 2:4 (method weight)"),
     recipe: Path = typer.Option(None, help="YAML recipe of ordered steps (hybrid pruning)"),
-    finetune: int = typer.Option(10, help="fine-tuning epochs after pruning (0: none)"),
+    finetune: int = typer.Option(10, help="fine-tuning epochs after pruning (0: none); per cycle"),
+    cycles: int = typer.Option(1, help="iterative pruning: prune -> fine-tune cycles reaching --ratio"),
     distill: bool = typer.Option(True, help="distil from the dense model while fine-tuning"),
     lr: float = typer.Option(1e-3, help="fine-tuning learning rate"),
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
@@ -148,7 +154,8 @@ def prune(
         options.update(scope=scope or "local", round_to=round_to, min_channels=min_channels)
     steps = Recipe.from_yaml(recipe).to_dict() if recipe else None
     result = prune_run(run, out, method=method, ratio=ratio, importance=importance, recipe=steps,
-                       finetune_epochs=finetune, distill=distill, lr=lr, options=options, data_root=data_root,
+                       finetune_epochs=finetune, cycles=cycles, distill=distill, lr=lr, options=options,
+                       data_root=data_root,
                        overwrite=overwrite, progress=True)
     _print_comparison(result.metrics, f"pruned {run} -> {out}")
 

@@ -73,20 +73,48 @@ def train(
     data_options: dict | None = None,
     test_subjects: list[str] | None = None,
     teacher: str | Path | None = None,
+    prune_at_init: dict | None = None,
+    gradual: dict | None = None,
     overwrite: bool = False,
     progress: bool = False,
 ) -> Run:
-    """Train zoo ``model`` on ``data`` with a subject-wise split; write a run directory to ``out``."""
+    """Train zoo ``model`` on ``data`` with a subject-wise split; write a run directory to ``out``.
+
+    Pruning around training: ``prune_at_init={"ratio": 0.5, "importance": "snip"}`` removes
+    channels at initialisation, then trains the smaller model; ``gradual={"target": 0.8}`` prunes
+    weights during training on Zhu & Gupta's cubic schedule (ending at 3/4 of the epochs);
+    ``config.bn_l1`` adds Network Slimming's penalty (prune afterwards with importance bn_scale).
+    """
+    from .prune.schedule import CubicSchedule
+    from .prune.structured import prune_structured
+    from .prune.timing import GradualWeightPruning
+
     config = config or TrainConfig()
     config.validate()
     prepared = prepare_data(data, data_root=data_root, data_options=data_options,
                             test_subjects=test_subjects, seed=config.seed)
     torch.manual_seed(config.seed)
     net = build_model(model, prepared.dataset.spec(), width)
+    init_summary = None
+    if prune_at_init:
+        opts = dict(prune_at_init)
+        calib = _calibration(prepared, config.seed, opts.pop("windows", 512))
+        net, init_summary = prune_structured(net, calib[0][:1], calib=calib, task=prepared.dataset.task,
+                                             **{"importance": "snip", **opts})
+        net.train()
+    after_step, steps_per_epoch = None, max(1, -(-len(prepared.train) // config.batch_size))
+    if gradual:
+        end = max(1, int(0.75 * config.epochs * steps_per_epoch))
+        schedule = CubicSchedule(float(gradual["target"]), 0, end, frequency=max(1, steps_per_epoch // 4))
+        after_step = GradualWeightPruning(net, schedule, gradual.get("scope", "global"))
+        # Keep the final weights from after the schedule ends: earlier ones are less sparse.
+        config = TrainConfig(**{**config.to_dict(), "select_from_epoch": -(-end // steps_per_epoch) + 1,
+                                "patience": max(config.patience, config.epochs)})
     teacher_model = load_run(teacher).model if teacher else None
     with _progress(progress, f"train {model} on {prepared.dataset.name}", config.epochs) as bar:
         history = fit(net, prepared.train, prepared.val, config, teacher=teacher_model,
-                      target_scale=prepared.target_scale, on_epoch=bar.epoch, on_batch=bar.batch)
+                      target_scale=prepared.target_scale, on_epoch=bar.epoch, on_batch=bar.batch,
+                      after_step=after_step)
     run_config = {
         "wearprune_version": __version__,
         "data": _data_record(prepared.dataset),
@@ -96,10 +124,18 @@ def train(
         "model": {"name": model, "width": width},
         "train": config.to_dict(),
         "teacher": str(teacher) if teacher else None,
+        "prune_at_init": prune_at_init,
+        "gradual": gradual,
     }
-    arch = architecture_of(model, width, prepared.dataset.spec())
+    arch = architecture_of(model, width, prepared.dataset.spec(), net if prune_at_init else None)
     metrics, extra = _measure(net, prepared)
     metrics["history"] = history.to_dict()
+    if init_summary is not None:
+        metrics["prune_at_init"] = init_summary.to_dict()
+    if gradual:
+        from .prune.weight import sparsity
+
+        metrics["sparsity"] = sparsity(net)["overall"]
     if out is None:
         return Run(path=Path(), config=run_config, architecture=arch, model=net, metrics=metrics)
     path = save_run(out, model=net, config=run_config, architecture=arch, metrics=metrics,
@@ -221,6 +257,7 @@ def prune_run(
     importance: str = "l2",
     recipe: dict | None = None,
     finetune_epochs: int = 10,
+    cycles: int = 1,
     distill: bool = True,
     lr: float = 1e-3,
     options: dict | None = None,
@@ -231,30 +268,41 @@ def prune_run(
 ) -> Run:
     """Prune a trained run, fine-tune it (distilling from the dense model by default), evaluate both
     on the same test subjects, and write a new run directory."""
-    from .prune import zero_masks
+    from .prune import MaskKeeper, zero_masks
     from .prune.recipe import PruneStep, Recipe, apply_recipe
+    from .prune.schedule import IterativeSchedule
 
     dense = run if isinstance(run, Run) else load_run(run)
     prepared = prepare_from_config(dense.config, data_root)
-    steps = Recipe.from_dict(recipe) if recipe else Recipe([PruneStep(method, ratio, importance, dict(options or {}))])
-    rng = np.random.default_rng(dense.config["train"]["seed"])
-    pick = rng.permutation(len(prepared.train))[:calib_windows]
-    calib = (torch.from_numpy(prepared.train.X[pick]), torch.from_numpy(prepared.train.y[pick]))
-    example = torch.from_numpy(prepared.train.X[:1])
-    model, summaries = apply_recipe(dense.model, example, steps, calib=calib, task=prepared.dataset.task,
-                                    seed=dense.config["train"]["seed"])
-    history = None
-    if finetune_epochs > 0:
-        cfg = TrainConfig(**{**dense.config["train"], "epochs": finetune_epochs, "lr": lr,
-                             "patience": max(3, finetune_epochs)})
-        sparse = any(s.method == "weight" for s in steps.steps)
-        masks = zero_masks(model) if sparse else None
-        # Unstructured zeros must survive fine-tuning: re-apply the masks after every step.
-        keep = (lambda: _apply(model, masks)) if masks else None
-        with _progress(progress, f"fine-tune pruned {dense.architecture['model']}", cfg.epochs) as bar:
-            history = fit(model, prepared.train, prepared.val, cfg, teacher=dense.model if distill else None,
-                          target_scale=prepared.target_scale, on_epoch=bar.epoch, on_batch=bar.batch,
-                          after_step=keep)
+    if cycles < 1:
+        raise ConfigError(f"cycles must be at least 1, got {cycles}")
+    if recipe:
+        steps = Recipe.from_dict(recipe)
+    else:
+        # Iterative pruning: each cycle removes the same share of what remains, then fine-tunes.
+        share = IterativeSchedule(ratio, cycles).fraction_per_cycle if cycles > 1 else ratio
+        steps = Recipe([PruneStep(method, share, importance, dict(options or {})) for _ in range(cycles)])
+    seed = dense.config["train"]["seed"]
+    calib = _calibration(prepared, seed, calib_windows)
+    example = calib[0][:1]
+    model, summaries, history = dense.model, [], None
+    rounds = [[s] for s in steps.steps] if cycles > 1 and not recipe else [steps.steps]
+    for k, round_steps in enumerate(rounds, 1):
+        model, done = apply_recipe(model, example, Recipe(round_steps), calib=calib, task=prepared.dataset.task,
+                                   seed=seed)
+        summaries += done
+        if finetune_epochs > 0:
+            cfg = TrainConfig(**{**dense.config["train"], "epochs": finetune_epochs, "lr": lr,
+                                 "patience": max(3, finetune_epochs), "select_from_epoch": 1})
+            sparse = any(s.method == "weight" for s in steps.steps)
+            # Unstructured zeros must survive fine-tuning: re-apply the masks after every step.
+            keeper = MaskKeeper(model, zero_masks(model)) if sparse else None
+            title = f"fine-tune pruned {dense.architecture['model']}" + (f" (cycle {k}/{len(rounds)})"
+                                                                          if len(rounds) > 1 else "")
+            with _progress(progress, title, cfg.epochs) as bar:
+                history = fit(model, prepared.train, prepared.val, cfg, teacher=dense.model if distill else None,
+                              target_scale=prepared.target_scale, on_epoch=bar.epoch, on_batch=bar.batch,
+                              after_step=keeper.step if keeper else None)
     metrics, extra = _measure(model, prepared)
     before, _ = _measure(dense.model, prepared)
     metrics["dense"] = {"test": {k: v for k, v in before["test"].items() if not isinstance(v, list)},
@@ -262,7 +310,7 @@ def prune_run(
     metrics["prune"] = summaries
     if history is not None:
         metrics["history"] = history.to_dict()
-    config = dict(dense.config, pruned_from=str(dense.path), prune={"recipe": steps.to_dict(),
+    config = dict(dense.config, pruned_from=str(dense.path), prune={"recipe": steps.to_dict(), "cycles": cycles,
                   "finetune_epochs": finetune_epochs, "distill": distill, "lr": lr})
     removed_blocks = dict(dense.architecture.get("removed_blocks", {}))
     for summary in summaries:
@@ -276,7 +324,7 @@ def prune_run(
     return Run(path=path, config=config, architecture=arch, model=model, metrics=metrics)
 
 
-def _apply(model, masks) -> None:
-    from .prune import apply_masks
-
-    apply_masks(model, masks)
+def _calibration(prepared: PreparedData, seed: int, windows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded sample of training windows for data-driven importance and layer ranking."""
+    pick = np.random.default_rng(seed).permutation(len(prepared.train))[:windows]
+    return torch.from_numpy(prepared.train.X[pick]), torch.from_numpy(prepared.train.y[pick])

@@ -18,6 +18,7 @@ from .data.augment import AUGMENTATIONS, augment
 from .data.dataset import WearableDataset
 from .errors import ConfigError
 from .evaluate import headline, predict, task_metrics
+from .prune.timing import bn_l1_penalty
 
 
 @dataclass
@@ -33,6 +34,8 @@ class TrainConfig:
     distill_temperature: float = 4.0
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when present, else CPU
+    bn_l1: float = 0.0  # Network Slimming: L1 penalty on BatchNorm scales, before pruning by bn_scale
+    select_from_epoch: int = 1  # best-validation weights are taken from this epoch on (after a schedule)
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -126,6 +129,8 @@ def fit(
                     t_out = teacher(xb)
                 loss = (1 - config.distill_alpha) * loss + config.distill_alpha * _distill_loss(
                     out, t_out, train.task, config.distill_temperature)
+            if config.bn_l1:
+                loss = loss + config.bn_l1 * bn_l1_penalty(model)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -138,7 +143,8 @@ def fit(
                 on_batch(b + 1, steps_per_epoch)
         metrics = task_metrics(val, predict(model, val.X, device=device), target_scale)
         name, score = headline(metrics)
-        better = best is None or (score > best if name == "macro_f1" else score < best)
+        eligible = epoch + 1 >= config.select_from_epoch
+        better = eligible and (best is None or (score > best if name == "macro_f1" else score < best))
         record = {"epoch": epoch + 1, "train_loss": total / max(count, 1), f"val_{name}": score,
                   "lr": sched.get_last_lr()[0]}
         history.epochs.append(record)
@@ -146,7 +152,7 @@ def fit(
             best, since_best = score, 0
             best_state = copy.deepcopy(model.state_dict())
             history.best_epoch, history.best_score, history.score_name = epoch + 1, score, f"val_{name}"
-        else:
+        elif eligible:
             since_best += 1
         if on_epoch:
             on_epoch(record)

@@ -56,7 +56,7 @@ def prune(
             options.pop(key, None)
         crit = "loss" if importance == "l2" else importance  # l2 is prune()'s default for channels
         if "protected" not in options:
-            from .groups import default_protected
+            from .weight import default_protected
 
             options["protected"] = default_protected(model)
         return prune_layers(model, example_inputs, ratio=ratio, importance=crit, **options)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from torch import nn
 
 from ..graph.dependency import DependencyGraph, ParamDim
 
@@ -69,9 +68,3 @@ def _slices(graph: DependencyGraph, classes, roots: list[int]) -> list[Slice]:
 
 def _is_protected(module: str, protected: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in protected)
-
-
-def default_protected(model: nn.Module) -> tuple[str, ...]:
-    """The classifier (the last Linear) is protected by default; its outputs are frozen anyway."""
-    last = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    return (last[-1],) if last else ()

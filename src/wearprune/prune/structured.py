@@ -14,8 +14,9 @@ from ..errors import ConfigError
 from ..graph.dependency import build_graph
 from ..profile import count_macs, count_params
 from .channel import remove_units
-from .groups import Group, build_groups, default_protected
+from .groups import Group, build_groups
 from .importance import NEEDS_CALIB, ImportanceContext, get_criterion
+from .weight import default_protected
 
 _NEURON_LAYERS = (nn.Linear, nn.GRU, nn.LSTM, nn.RNN)
 
