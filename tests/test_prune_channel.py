@@ -274,3 +274,17 @@ def test_pruned_models_export_to_onnx_and_match_in_onnxruntime(name, tmp_path):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     out = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
     np.testing.assert_allclose(out, pruned(x).detach().numpy(), atol=1e-5, rtol=1e-4)
+
+
+def test_ratio_for_macs_meets_the_target_closely():
+    from wearprune.prune import ratio_for_macs
+
+    model = build_model("resnet1d", {"layout": "window", "input_shape": [3, 64], "n_outputs": 4})
+    x = torch.randn(1, 3, 64)
+    dense = count_macs(model, x)
+    ratio, pruned, s = ratio_for_macs(model, x, dense // 4)
+    assert s.macs_after <= dense // 4
+    looser = wp.prune(model, x, ratio=max(ratio - 0.05, 0.0))[1]
+    assert looser["macs_after"] > dense // 4  # a smaller ratio would miss the target
+    with pytest.raises(ConfigError, match="cannot reach"):
+        ratio_for_macs(model, x, 10)

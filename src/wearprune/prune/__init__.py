@@ -3,7 +3,7 @@
 from .api import METHODS, prune
 from .importance import CRITERIA
 from .schedule import SCHEDULES, CubicSchedule, IterativeSchedule, OneShot, Schedule, schedule_from_dict
-from .structured import PruneSummary, plan_removal, prune_structured
+from .structured import PruneSummary, plan_removal, prune_structured, ratio_for_macs
 from .weight import (
     WEIGHT_LAYERS,
     MaskKeeper,
@@ -17,7 +17,7 @@ from .weight import (
 )
 
 __all__ = [
-    "CRITERIA", "METHODS", "PruneSummary", "plan_removal", "prune", "prune_structured",
+    "CRITERIA", "METHODS", "PruneSummary", "plan_removal", "prune", "prune_structured", "ratio_for_macs",
     "SCHEDULES", "WEIGHT_LAYERS", "CubicSchedule", "IterativeSchedule", "MaskKeeper", "OneShot", "Schedule",
     "apply_masks", "default_protected", "prune_weights", "schedule_from_dict", "sparsity", "weight_masks",
     "weight_params", "zero_masks",

@@ -146,3 +146,28 @@ def _check(method, ratio, scope, min_channels, round_to) -> None:
         raise ConfigError(f"scope must be local or global, got {scope!r}")
     if min_channels < 1 or round_to < 1:
         raise ConfigError("min_channels and round_to must be at least 1")
+
+
+def ratio_for_macs(model: nn.Module, example_inputs: torch.Tensor, target_macs: int, *, tolerance: float = 0.01,
+                   max_ratio: float = 0.98, **options) -> tuple[float, nn.Module, PruneSummary]:
+    """The smallest channel ratio whose pruned model has at most ``target_macs`` (bisection).
+
+    Returns (ratio, pruned model, summary); ConfigError when even ``max_ratio`` cannot reach it
+    (frozen or protected layers put a floor under the MACs).
+    """
+    lo, hi = 0.0, max_ratio
+    best = prune_structured(model, example_inputs, ratio=hi, **options)
+    if best[1].macs_after > target_macs:
+        raise ConfigError(f"cannot reach {target_macs:,} MACs: pruning {hi:.0%} of the channels leaves "
+                          f"{best[1].macs_after:,} (frozen or protected layers); lower the target")
+    best_ratio = hi
+    for _ in range(12):
+        mid = (lo + hi) / 2
+        pruned, summary = prune_structured(model, example_inputs, ratio=mid, **options)
+        if summary.macs_after <= target_macs:
+            hi, best, best_ratio = mid, (pruned, summary), mid
+        else:
+            lo = mid
+        if hi - lo < tolerance:
+            break
+    return best_ratio, best[0], best[1]
