@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..graph.dependency import DependencyGraph
-from .shapes import _replace
+from .shapes import _replace, _resized
 
 
 def keep_masks(graph: DependencyGraph, removed: set[int]) -> dict[tuple[str, str], dict[int, np.ndarray]]:
@@ -74,13 +74,10 @@ def _update_sizes(m: nn.Module) -> None:
 
 
 def _rebuilt_rnn(m: nn.RNNBase, params: dict[str, torch.Tensor]) -> nn.RNNBase:
+    # nn.GRU/LSTM keep their sizes in flattened weight buffers: build a new module, copy the slices.
     gates = {nn.GRU: 3, nn.LSTM: 4}.get(type(m), 1)
-    hidden = params["weight_hh_l0"].shape[0] // gates
-    kwargs = dict(input_size=params["weight_ih_l0"].shape[1], hidden_size=hidden, num_layers=m.num_layers,
-                  bias=m.bias, batch_first=m.batch_first, dropout=m.dropout, bidirectional=m.bidirectional)
-    if isinstance(m, nn.RNN):
-        kwargs["nonlinearity"] = m.nonlinearity
-    new = type(m)(**kwargs).to(params["weight_hh_l0"].device)
+    sizes = {"input_size": params["weight_ih_l0"].shape[1], "hidden_size": params["weight_hh_l0"].shape[0] // gates}
+    new = _resized(m, sizes).to(params["weight_hh_l0"].device)
     with torch.no_grad():
         for name, t in params.items():
             getattr(new, name).copy_(t)
