@@ -91,7 +91,8 @@ def to_markdown(rows: list[dict], quick: bool) -> str:
         f"torch {torch.__version__}. Every split is by subject (or patient); the split column names it. "
         "Validation subjects for early stopping are drawn from the training subjects. "
         "MACs: weight multiply-accumulates per inference, GRU/LSTM counted at every time step. "
-        "Host latency: median batch-1 forward pass on this CPU (not a microcontroller)."
+        "Host latency: median batch-1 forward pass on this CPU (not a microcontroller). "
+        "Training seconds are wall time on 2 shared cores (other jobs ran at the same time): rough, not a benchmark."
         + ("\n\n**QUICK RUN (2 epochs) - numbers are not baselines.**" if quick else ""),
         "",
         "| dataset | split | model | metric | accuracy | kappa | params | MACs | train s | epochs |",
@@ -107,6 +108,9 @@ def to_markdown(rows: list[dict], quick: bool) -> str:
     ecg = [r for r in rows if r["dataset"] == "mitdb"]
     if ecg:
         lines += ["", "## MIT-BIH per class (DS2 test patients)", "",
+                  "Macro-F1 above averages all five AAMI classes, Q included (7 test beats, 8 training beats), "
+                  "so it is capped well below 1; the per-class sensitivities (Se) and positive predictivities (+P) "
+                  "below are what the ECG literature reports.", "",
                   "| model | N Se | S Se | S +P | V Se | V +P | F Se |", "|---|---|---|---|---|---|---|"]
         for r in ecg:
             pc = r["per_class"]
