@@ -91,6 +91,7 @@ def train(
 
     config = config or TrainConfig()
     config.validate()
+    _check_out(out, overwrite)
     prepared = prepare_data(data, data_root=data_root, data_options=data_options,
                             test_subjects=test_subjects, seed=config.seed)
     torch.manual_seed(config.seed)
@@ -272,6 +273,7 @@ def prune_run(
     from .prune.recipe import PruneStep, Recipe, apply_recipe
     from .prune.schedule import IterativeSchedule
 
+    _check_out(out, overwrite)
     dense = run if isinstance(run, Run) else load_run(run)
     prepared = prepare_from_config(dense.config, data_root)
     if cycles < 1:
@@ -292,7 +294,7 @@ def prune_run(
                                    seed=seed)
         summaries += done
         if finetune_epochs > 0:
-            cfg = TrainConfig(**{**dense.config["train"], "epochs": finetune_epochs, "lr": lr,
+            cfg = TrainConfig(**{**dense.config["train"], "epochs": finetune_epochs, "lr": lr, "bn_l1": 0.0,
                                  "patience": max(3, finetune_epochs), "select_from_epoch": 1})
             sparse = any(s.method == "weight" for s in steps.steps)
             # Unstructured zeros must survive fine-tuning: re-apply the masks after every step.
@@ -328,3 +330,9 @@ def _calibration(prepared: PreparedData, seed: int, windows: int) -> tuple[torch
     """A seeded sample of training windows for data-driven importance and layer ranking."""
     pick = np.random.default_rng(seed).permutation(len(prepared.train))[:windows]
     return torch.from_numpy(prepared.train.X[pick]), torch.from_numpy(prepared.train.y[pick])
+
+
+def _check_out(out, overwrite: bool) -> None:
+    """Refuse an existing --out before any work, not after minutes of training."""
+    if out is not None and Path(out).exists() and not overwrite:
+        raise ConfigError(f"{out} already exists; choose another --out or pass --overwrite")
