@@ -99,10 +99,11 @@ def test_train_and_evaluate_a_user_csv(tmp_path):
 
 @pytest.mark.slow
 def test_demo_runs_on_embedded_data(tmp_path):
-    res = wearprune("demo", "--out", str(tmp_path / "demo"), "--epochs", "3")
+    res = wearprune("demo", "--out", str(tmp_path / "demo"), "--epochs", "3", "--finetune", "1")
     assert res.returncode == 0, res.stderr
-    assert "basicmotions" in res.stdout and "macro_f1" in res.stdout
-    assert (tmp_path / "demo" / "evaluation.json").exists()
+    assert "basicmotions" in res.stdout and "macro_f1" in res.stdout and "dense vs pruned" in res.stdout
+    assert (tmp_path / "demo" / "dense" / "evaluation.json").exists()
+    assert (tmp_path / "demo" / "pruned" / "model.safetensors").exists()
 
 
 def test_real_hmp_train_and_evaluate_from_cli(tmp_path):

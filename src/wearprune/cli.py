@@ -162,20 +162,26 @@ def prune(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("runs/demo"), help="run directory to write"),
-    epochs: int = typer.Option(40),
-    overwrite: bool = typer.Option(True, help="replace --out if it exists"),
+    out: Path = typer.Option(Path("runs/demo"), help="folder for the demo's run directories"),
+    epochs: int = typer.Option(40, help="training epochs of the dense model"),
+    finetune: int = typer.Option(30, help="fine-tuning epochs of the pruned model"),
+    overwrite: bool = typer.Option(True, help="replace the demo's runs if they exist"),
 ):
-    """Train and evaluate a small model on the embedded BasicMotions smartwatch data (no download)."""
-    from .pipeline import evaluate_run
+    """Train, evaluate and prune a CNN on the embedded BasicMotions smartwatch data (no download)."""
+    from .pipeline import evaluate_run, prune_run
     from .pipeline import train as train_run
     from .train import TrainConfig
 
     console.print("[bold]wearprune demo[/bold]: BasicMotions (real smartwatch accel+gyro, shipped in sktime)")
-    run = train_run("basicmotions", "cnn1d", out, config=TrainConfig(epochs=epochs, batch_size=16, patience=15),
-                    overwrite=overwrite, progress=True)
+    run = train_run("basicmotions", "cnn1d", out / "dense",
+                    config=TrainConfig(epochs=epochs, batch_size=16, patience=15), overwrite=overwrite, progress=True)
     metrics = evaluate_run(run, progress=False)
-    _print_metrics(metrics, f"cnn1d on basicmotions -> {out}", per_class=True)
+    _print_metrics(metrics, f"dense cnn1d on basicmotions -> {out / 'dense'}", per_class=True)
+    console.print("[bold]pruning[/bold] half of every layer's channels (Taylor importance), then fine-tuning "
+                  "with distillation from the dense model")
+    pruned = prune_run(run, out / "pruned", ratio=0.5, importance="taylor", finetune_epochs=finetune,
+                       overwrite=overwrite, progress=True)
+    _print_comparison(pruned.metrics, f"dense vs pruned -> {out / 'pruned'}")
 
 
 def _print_metrics(metrics: dict, title: str, per_class: bool = False) -> None:
