@@ -193,6 +193,15 @@ def _write(out: Path, rows: list[dict]) -> None:
     atomic_write_text(out / "benchmarks.md", to_markdown(rows))
 
 
+def _experiments(rows: list[dict]):
+    """(dataset, model, its rows, the dense row, the headline metric) for each trained dense model."""
+    for ds, model in sorted({(r["dataset"], r["model"]) for r in rows}):
+        group = [r for r in rows if (r["dataset"], r["model"]) == (ds, model)]
+        dense = next((r for r in group if r["tool"] == "dense"), None)
+        if dense is not None:
+            yield ds, model, group, dense, ("macro_f1" if "macro_f1" in dense else "mae")
+
+
 def summary_table(rows: list[dict]) -> list[str]:
     """Best of each tool per target, next to the dense model: the table to read first."""
     out = ["## Summary: best result of each tool per MAC target", "",
@@ -202,12 +211,7 @@ def summary_table(rows: list[dict]) -> list[str]:
            "scores above the dense model at 2x reflect that extra training.", "",
            "| dataset / model | target | dense | best wearprune channel (criterion) | wearprune hybrid | "
            "Torch-Pruning | torch.nn.utils.prune (masks, no speed-up) |", "|---|---|---|---|---|---|---|"]
-    for (ds, model) in sorted({(r["dataset"], r["model"]) for r in rows}):
-        group = [r for r in rows if (r["dataset"], r["model"]) == (ds, model)]
-        dense = next((r for r in group if r["tool"] == "dense"), None)
-        if dense is None:
-            continue
-        metric = "macro_f1" if "macro_f1" in dense else "mae"
+    for ds, model, group, dense, metric in _experiments(rows):
         pick = max if metric == "macro_f1" else min
         for k in sorted({r["target_speedup"] for r in group if r["tool"] != "dense"}):
             cells = []
@@ -236,12 +240,7 @@ def to_markdown(rows: list[dict]) -> str:
              "measured from 0.5 to 1.2 ms in one run): read MACs and parameters as the reliable cost figures; "
              "TFLite Micro cost per inference comes with the export issue.", ""]
     lines += summary_table(rows)
-    for (ds, model) in sorted({(r["dataset"], r["model"]) for r in rows}):
-        group = [r for r in rows if (r["dataset"], r["model"]) == (ds, model)]
-        dense = next((r for r in group if r["tool"] == "dense"), None)
-        if dense is None:
-            continue
-        metric = "macro_f1" if "macro_f1" in dense else "mae"
+    for ds, model, group, dense, metric in _experiments(rows):
         lines += [f"## {ds} / {model} (split: {dense['split']})", "",
                   f"Dense: {metric} {dense[metric]:.3f}, {dense['params']:,} params, {dense['macs']:,} MACs, "
                   f"{dense['latency_ms']:.3f} ms.", "",
