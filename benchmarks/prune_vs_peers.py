@@ -208,7 +208,8 @@ def summary_table(rows: list[dict]) -> list[str]:
            "Read with care: the best of our nine criteria is picked on the test subjects (optimistic; every "
            "criterion's own row is below), results are one seed on a few held-out subjects (differences of a "
            "few points are noise), and each pruned model had 5 fine-tuning epochs more than the dense one, so "
-           "scores above the dense model at 2x reflect that extra training.", "",
+           "scores above the dense model at 2x reflect that extra training. The torch.nn.utils.prune column "
+           "masks conv/linear output channels only (GRU/LSTM stay dense) and removes no MACs.", "",
            "| dataset / model | target | dense | best wearprune channel (criterion) | wearprune hybrid | "
            "Torch-Pruning | torch.nn.utils.prune (masks, no speed-up) |", "|---|---|---|---|---|---|---|"]
     for ds, model, group, dense, metric in _experiments(rows):
@@ -236,9 +237,11 @@ def to_markdown(rows: list[dict]) -> str:
              "on the held-out subjects (split column). Latency: median batch-1 forward pass on one CPU thread, "
              "host CPU (not a microcontroller). torch.nn.utils.prune only masks: its MACs, parameters and "
              "latency do not change, so its row shows the accuracy of masks at the same channel share. "
-             "Host latencies of tiny models on this shared 2-core machine are noisy (the same architecture has "
-             "measured from 0.5 to 1.2 ms in one run): read MACs and parameters as the reliable cost figures; "
-             "TFLite Micro cost per inference comes with the export issue.", ""]
+             "Host latency says little here: these models run in about 0.5 ms, mostly PyTorch's fixed cost "
+             "per op (the op count does not change with channel pruning; a dense and a 50 %-pruned ResNet1D "
+             "measured 0.59-0.65 vs 0.54-0.62 ms in three runs), and part of the HMP run shared the 2 cores "
+             "with a test run (the same architecture then measured 0.5-1.2 ms). Read MACs and parameters as the "
+             "cost figures; TFLite Micro cost per inference comes with the export issue.", ""]
     lines += summary_table(rows)
     for ds, model, group, dense, metric in _experiments(rows):
         lines += [f"## {ds} / {model} (split: {dense['split']})", "",
