@@ -79,15 +79,14 @@ def headline(metrics: dict) -> tuple[str, float]:
     return ("macro_f1", metrics["macro_f1"]) if "macro_f1" in metrics else ("mae", metrics["mae"])
 
 
-def save_confusion_png(cm: list[list[int]], class_names: list[str], path, title: str = "") -> None:
+def confusion_png(cm: list[list[int]], class_names: list[str], title: str = "") -> bytes:
+    """The confusion matrix as PNG bytes (row-normalised colours, counts written in the cells)."""
     import io
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .io import atomic_write_bytes
 
     cm = np.asarray(cm)
     rownorm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -108,4 +107,4 @@ def save_confusion_png(cm: list[list[int]], class_names: list[str], path, title:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()

@@ -14,8 +14,8 @@ from .data.normalize import Normalizer
 from .data.registry import load_dataset
 from .data.split import Split, subject_split
 from .errors import ConfigError
-from .evaluate import predict, save_confusion_png, task_metrics
-from .io import atomic_write_json
+from .evaluate import confusion_png, predict, task_metrics
+from .io import atomic_write_bytes, atomic_write_json
 from .models import build_model
 from .profile import profile_model
 from .runs import Run, architecture_of, load_run, save_run
@@ -155,8 +155,6 @@ def evaluate_run(run: str | Path | Run, *, data_root: str | None = None, data: W
     if write:
         atomic_write_json(run.path / "evaluation.json", metrics)
         for name, data in extra.items():
-            from .io import atomic_write_bytes
-
             atomic_write_bytes(run.path / name, data)
     return metrics
 
@@ -175,14 +173,9 @@ def _measure(model, prepared: PreparedData) -> tuple[dict, dict[str, bytes]]:
     }
     extra = {}
     if test.task == "classification":
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as d:
-            p = Path(d) / "confusion.png"
-            save_confusion_png(metrics["confusion_matrix"], test.class_names or
-                               [str(i) for i in range(outputs.shape[1])], p,
-                               f"{prepared.dataset.name} test ({prepared.split.name})"[:90])
-            extra["confusion.png"] = p.read_bytes()
+        names = test.class_names or [str(i) for i in range(outputs.shape[1])]
+        title = f"{prepared.dataset.name} test ({prepared.split.name})"[:90]
+        extra["confusion.png"] = confusion_png(metrics["confusion_matrix"], names, title)
     return result, extra
 
 
@@ -240,13 +233,6 @@ class _progress:
                 bar.progress.remove_task(bar.batches)
             bar.progress.stop()
         return False
-
-
-def class_counts(ds: WearableDataset) -> dict[str, int]:
-    if ds.task != "classification":
-        return {}
-    counts = np.bincount(ds.y, minlength=ds.n_classes)
-    return {name: int(c) for name, c in zip(ds.class_names, counts, strict=False)}
 
 
 def prune_run(
