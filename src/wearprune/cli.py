@@ -105,15 +105,69 @@ def train(
 @app.command()
 def evaluate(
     run: Path = typer.Argument(..., help="run directory"),
+    device: str = typer.Option(None, help="also cost it on this device (see `wearprune devices`) and write a report"),
+    baseline: Path = typer.Option(None, help="run to compare against in the report (the 'before')"),
+    fp32: bool = typer.Option(False, "--fp32", help="cost the fp32 model instead of int8"),
+    rate: float = typer.Option(60.0, help="inferences per minute for the battery-life estimate"),
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
 ):
     """Evaluate a run on its test subjects: metrics, per-class table, confusion matrix, size and speed."""
     from .pipeline import evaluate_run
 
+    if device:  # fail on a bad device name before the evaluation runs
+        from .devices import load_device
+
+        load_device(device)
     metrics = evaluate_run(run, data_root=data_root, progress=True)
     _print_metrics(metrics, f"evaluation of {run}", per_class=True)
     console.print(f"wrote {run / 'evaluation.json'}" + (
         f" and {run / 'confusion.png'}" if "accuracy" in metrics["test"] else ""))
+    if device:
+        _report([run], device, baseline, not fp32, rate, run / "report")
+
+
+@app.command()
+def report(
+    runs: list[Path] = typer.Argument(..., help="run directories (the first, or --baseline, is the 'before')"),
+    device: str = typer.Option("nrf52840", help="device profile name or YAML file (see `wearprune devices`)"),
+    baseline: Path = typer.Option(None, help="run to compare against (default: the first run)"),
+    out: Path = typer.Option(None, help="folder for report.json/.md/.html (default: <last run>/report)"),
+    fp32: bool = typer.Option(False, "--fp32", help="cost the fp32 models instead of int8"),
+    rate: float = typer.Option(60.0, help="inferences per minute for the battery-life estimate"),
+):
+    """Before/after report of runs on a device: JSON, Markdown and a self-contained HTML page with plots."""
+    _report(runs, device, baseline, not fp32, rate, out or runs[-1] / "report")
+
+
+def _report(runs, device, baseline, int8, rate, out) -> None:
+    from .report import build_report, write_report
+    from .report.render import table_rows
+
+    rep = build_report(runs, device, baseline=baseline, int8=int8, inferences_per_min=rate)
+    paths = write_report(rep, out)
+    table = Table(title=f"on {rep['device']['title']} ({rep['dtype']}, {rate:g}/min)",
+                  caption="metrics measured on the host (test subjects); device costs estimated by the cost model")
+    table.add_column("")
+    for r in rep["runs"]:
+        table.add_column(r["name"], justify="right", overflow="fold")
+    for row in table_rows(rep):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"wrote {paths['json']}, {paths['md'].name}, {paths['html'].name}")
+
+
+@app.command()
+def devices():
+    """List the device profiles: core, clock, memory, kernel library (add your own YAML with --device FILE)."""
+    from .devices import list_devices
+
+    table = Table(title="device profiles (every number's source is in the profile file)")
+    for col in ("name", "device", "clock", "SRAM", "flash", "int8 cycles/MAC", "kernels"):
+        table.add_column(col, overflow="fold")
+    for d in list_devices():
+        table.add_row(d.name, d.title, f"{d.clock_mhz:g} MHz", f"{d.sram_kb:g} KB", f"{d.flash_kb:g} KB",
+                      f"{d.cycles_per_mac['int8']:g}", d.kernel_library)
+    console.print(table)
 
 
 @app.command()
@@ -251,10 +305,8 @@ def main() -> None:
         sys.exit(e.exit_code)
     except typer.Abort:
         sys.exit(1)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
+    except Exception as e:  # click usage errors (typer may vendor its own click: match by shape, not class)
+        if any(c.__name__ == "ClickException" for c in type(e).__mro__):
             e.show()
             sys.exit(e.exit_code)
         raise

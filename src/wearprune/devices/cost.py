@@ -1,0 +1,189 @@
+"""Cost of one inference on a device: params, MACs, flash, peak RAM, latency, energy, battery life.
+
+Everything is computed from the lowered graph (:mod:`wearprune.devices.lower`), the same fx trace
+the pruner walks, and a device profile. All figures are estimates; the validation against
+TensorFlow Lite Micro and MLPerf Tiny is in ``docs/cost_validation.md``.
+
+- flash = weights at their dtype (int8: 1 byte per weight, int32 biases, per-channel scales) plus
+  the flatbuffer's own structure, plus the profile's runtime code; ``sparse=True`` stores
+  unstructured-pruned weights as non-zeros with a 1-bit mask;
+- peak RAM = the TFLite Micro arena: planned activations (:mod:`wearprune.devices.memory`) plus
+  its persistent structures;
+- latency = (sum over kernels of MACs x cycles/MAC + other work x cycles/element + per-kernel
+  overhead + per-inference overhead) / clock; energy = latency x active power;
+- battery life for a duty cycle: ``inferences_per_min`` inferences, asleep in between. The model
+  only: sensors, radio and display are not counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from wearprune.devices.lower import CONV, DENSE, DEPTHWISE, LAYOUT, MAC_KINDS, PAD, Lowered, lower
+from wearprune.devices.memory import Buffer, align, greedy_plan, lifetimes, live_bytes_per_kernel
+from wearprune.devices.profile import DeviceProfile, load_device
+
+# TFLite Micro's persistent (tail) section, from its RecordingMicroAllocator categories on the
+# basicmotions zoo models (calibration; other data sets and pruned models are the validation).
+_EVAL_TENSOR_B = 24  # TfLiteEvalTensor per tensor
+_NODE_B = 64  # NodeAndRegistration per kernel
+_IO_TENSOR_B = 64  # persistent TfLiteTensor per model input/output
+_FIXED_TAIL_B = 600
+_PER_KERNEL_TAIL_B = 15
+_OP_DATA_B = {CONV: 96, DEPTHWISE: 96, DENSE: 24, "elementwise": 56, PAD: 56, "pool": 56, "reduce": 56}
+_PER_CHANNEL_B = 8  # conv/depthwise output multiplier + shift per channel (kept for float too)
+# The .tflite flatbuffer around the weights: per tensor (shape, name, quantisation), per op (options,
+# operand lists, buffer alignment); least squares on the basicmotions zoo files (calibration).
+_FLATBUFFER_FIXED_B = 2560
+_FLATBUFFER_PER_TENSOR_B = {False: 110, True: 50}
+_FLATBUFFER_PER_OP_B = 410
+
+
+@dataclass
+class KernelCost:
+    node: str
+    op: str
+    kind: str
+    macs: int
+    output_bytes: int
+    cycles: float
+
+
+@dataclass
+class Cost:
+    device: str
+    dtype: str
+    params: int
+    macs: int
+    weights_bytes: int
+    model_flash_bytes: int  # the .tflite file
+    flash_bytes: int  # model + runtime code
+    arena_bytes: int  # TFLite Micro tensor arena: head + tail
+    arena_head_bytes: int
+    arena_tail_bytes: int
+    latency_ms: float
+    energy_uj: float
+    battery_hours: float
+    inferences_per_min: float
+    fits: bool
+    binding: str  # the limit that binds (or the tightest one when it fits)
+    flash_use: float  # fraction of the device's flash
+    ram_use: float
+    recurrent: bool
+    kernels: list[KernelCost] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def arena_estimate(low: Lowered, int8: bool) -> tuple[int, int]:
+    """(head, tail) bytes of TFLite Micro's arena for this lowered graph."""
+    nbytes = 1 if int8 else 4
+    life = lifetimes(len(low.kernels), [(k.inputs, k.output) for k in low.kernels], low.inputs, low.outputs,
+                     len(low.tensors))
+    buffers = [Buffer(align(low.tensors[t].elems * nbytes), a, b) for t, (a, b) in life.items()]
+    for i, k in enumerate(low.kernels, start=1):
+        if k.scratch:
+            buffers.append(Buffer(align(k.scratch * 4), i, i))  # recurrent state and gates stay 32-bit
+    head, _ = greedy_plan(buffers)
+    n_consts = sum(1 for k in low.kernels for _ in range(k.const_tensors - _CONST_LAYOUT(k)))
+    n_consts += len({(k.runtime_op, len(low.tensors[k.output].shape), low.tensors[k.output].layout)
+                     for k in low.kernels if _CONST_LAYOUT(k)})  # shape/perm constants are shared
+    tail = (_FIXED_TAIL_B + len(low.kernels) * (_NODE_B + _PER_KERNEL_TAIL_B)
+            + (len(low.tensors) + n_consts) * _EVAL_TENSOR_B
+            + (len(low.inputs) + len(low.outputs)) * _IO_TENSOR_B + (64 if int8 else 0)
+            + sum(_OP_DATA_B.get(k.kind, 0) + (_PER_CHANNEL_B * k.channels if k.kind in (CONV, DEPTHWISE) else 0)
+                  for k in low.kernels))
+    return head, tail
+
+
+def _CONST_LAYOUT(k) -> int:  # noqa: N802 - reads like the constant it counts
+    return 1 if k.kind in (LAYOUT, PAD, "reduce") else 0
+
+
+def flash_estimate(low: Lowered, int8: bool, sparse_zeros: int = 0) -> tuple[int, int]:
+    """(weights bytes, .tflite bytes). ``sparse_zeros``: weights known to be zero, stored as a mask."""
+    w = sum(k.weights for k in low.kernels)
+    b = sum(k.biases for k in low.kernels)
+    if int8:
+        weights = w + 4 * b + sum(12 * k.channels for k in low.kernels if k.kind in MAC_KINDS)
+    else:
+        weights = 4 * (w + b)
+    if sparse_zeros:
+        per = 1 if int8 else 4
+        weights -= sparse_zeros * per
+        weights += (w + 7) // 8  # one bit per weight says which are stored
+    n_tensors = len(low.tensors) + sum(k.const_tensors for k in low.kernels)
+    model = (weights + _FLATBUFFER_FIXED_B + n_tensors * _FLATBUFFER_PER_TENSOR_B[int8]
+             + len(low.kernels) * _FLATBUFFER_PER_OP_B)
+    return weights, model
+
+
+def kernel_cycles(low: Lowered, device: DeviceProfile, dtype: str) -> list[KernelCost]:
+    nbytes = 1 if dtype == "int8" else 4
+    out = []
+    for k in low.kernels:
+        if k.kind in MAC_KINDS:
+            cycles = k.macs * device.cycles_per_mac[dtype]
+        else:
+            cycles = k.work * device.cycles_per_element[dtype]
+        cycles += device.op_overhead_cycles
+        out.append(KernelCost(k.node, k.runtime_op, k.kind, k.macs, low.tensors[k.output].elems * nbytes, cycles))
+    return out
+
+
+def estimate_cost(model: nn.Module, example: torch.Tensor, device: str | DeviceProfile, *, int8: bool = True,
+                  inferences_per_min: float = 60.0, sparse: bool = False, reserved_ram_kb: float = 0.0,
+                  lowered: Lowered | None = None) -> Cost:
+    """Estimated cost of one inference of ``model`` (batch 1, shaped like ``example``) on ``device``."""
+    dev = load_device(device)
+    dtype = "int8" if int8 else "fp32"
+    low = lowered or lower(model, example, int8=int8)
+    params = sum(p.numel() for p in model.parameters())
+    zeros = sum(int((p == 0).sum()) for n, p in model.named_parameters() if n.endswith("weight")) if sparse else 0
+    weights_b, model_b = flash_estimate(low, int8, zeros)
+    head, tail = arena_estimate(low, int8)
+    arena = head + tail
+    kernels = kernel_cycles(low, dev, dtype)
+    cycles = sum(k.cycles for k in kernels) + dev.inference_overhead_cycles
+    latency_ms = cycles / (dev.clock_mhz * 1e3)
+    energy_uj = latency_ms * dev.active_mw  # mW x ms = uJ
+    battery = _battery_hours(dev, latency_ms, energy_uj, inferences_per_min)
+    flash_total = model_b + int(dev.runtime_flash_kb * 1024)
+    flash_use = flash_total / (dev.flash_kb * 1024)
+    ram_use = (arena + reserved_ram_kb * 1024) / (dev.sram_kb * 1024)
+    duty = latency_ms * inferences_per_min / 60_000
+    limits = {"flash": flash_use, "RAM": ram_use, "time (latency x rate)": duty}
+    binding = max(limits, key=limits.get)
+    notes = []
+    if low.has_recurrent:
+        notes.append("recurrent layers are costed as a streaming step kernel (state + gates as scratch); "
+                     "litert-torch unrolls them, which TFLite Micro cannot run")
+    return Cost(device=dev.name, dtype=dtype, params=params, macs=low.macs, weights_bytes=weights_b,
+                model_flash_bytes=model_b, flash_bytes=flash_total, arena_bytes=arena, arena_head_bytes=head,
+                arena_tail_bytes=tail, latency_ms=latency_ms, energy_uj=energy_uj, battery_hours=battery,
+                inferences_per_min=inferences_per_min, fits=all(v <= 1.0 for v in limits.values()),
+                binding=binding, flash_use=flash_use, ram_use=ram_use, recurrent=low.has_recurrent,
+                kernels=kernels, notes=notes)
+
+
+def _battery_hours(dev: DeviceProfile, latency_ms: float, energy_uj: float, per_min: float) -> float:
+    """Hours on the profile's battery running only this model at ``per_min`` inferences a minute."""
+    busy_s = min(latency_ms * per_min / 1000, 60.0)
+    energy_per_min_uj = energy_uj * per_min + dev.sleep_uw * (60.0 - busy_s)
+    avg_mw = energy_per_min_uj / 60.0 / 1000.0
+    battery_mwh = dev.battery_mah * dev.battery_v
+    return battery_mwh / avg_mw
+
+
+def live_ram_profile(low: Lowered, int8: bool) -> list[int]:
+    """Activation bytes alive during each kernel (for the report's memory plot)."""
+    nbytes = 1 if int8 else 4
+    life = lifetimes(len(low.kernels), [(k.inputs, k.output) for k in low.kernels], low.inputs, low.outputs,
+                     len(low.tensors))
+    buffers = [Buffer(align(low.tensors[t].elems * nbytes), a, b) for t, (a, b) in life.items()]
+    return live_bytes_per_kernel(buffers, len(low.kernels))

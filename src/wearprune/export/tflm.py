@@ -1,0 +1,127 @@
+"""Run a ``.tflite`` in the real TensorFlow Lite Micro interpreter (the ``tflite-micro`` package).
+
+The arena TFLite Micro needs is read from its own allocation recorder: ``head`` is the planned
+(non-persistent) activation memory, ``tail`` the persistent part (tensor structs, node structs,
+kernel op data such as int8 per-channel multipliers).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from wearprune.errors import ConfigError
+
+_ARENA_LINE = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
+_BIG_ARENA = 8 * 1024 * 1024  # enough for any wearable model; the recorder reports what was used
+
+
+@dataclass(frozen=True)
+class ArenaUse:
+    total: int
+    head: int
+    tail: int
+
+
+def _interpreter(tflite: bytes, arena_size: int = _BIG_ARENA):
+    from tflite_micro.python.tflite_micro import runtime
+
+    return runtime.Interpreter.from_bytes(tflite, arena_size=arena_size)
+
+
+class _CaptureFd2:
+    """TFLite Micro prints from C++ to file descriptor 2; read it back through a temporary file."""
+
+    def __enter__(self):
+        self._tmp = tempfile.TemporaryFile()
+        self._saved = os.dup(2)
+        os.dup2(self._tmp.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._tmp.seek(0)
+        self.text = self._tmp.read().decode(errors="replace")
+        self._tmp.close()
+        return False
+
+
+def measure_arena(tflite: bytes) -> ArenaUse:
+    """The tensor arena TFLite Micro allocates for this model (bytes, as its recorder reports)."""
+    with _CaptureFd2() as cap:
+        try:
+            interp = _interpreter(tflite)
+            interp.print_allocations()
+            failed = None
+        except RuntimeError as e:
+            failed = e
+    if failed is not None:
+        raise ConfigError(f"TensorFlow Lite Micro cannot load this model: {_first_error(cap.text) or failed}")
+    found = {k: int(v) for k, v in _ARENA_LINE.findall(cap.text)}
+    if set(found) != {"total", "head", "tail"}:
+        raise RuntimeError(f"unexpected TFLite Micro allocation report: {cap.text[:300]!r}")
+    return ArenaUse(**found)
+
+
+def _first_error(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in lines:
+        if "failed" in ln.lower() or "not supported" in ln.lower() or "was not true" in ln:
+            return ln
+    return lines[0] if lines else ""
+
+
+def run_tflm(tflite: bytes, x: np.ndarray) -> np.ndarray:
+    """Outputs for each window of ``x`` (one invoke per window), float; int8 in/out is (de)quantised
+    with the tensor's own scale and zero point."""
+    with _CaptureFd2() as cap:
+        try:
+            interp = _interpreter(tflite)
+            failed = None
+        except RuntimeError as e:
+            failed = e
+    if failed is not None:
+        raise ConfigError(f"TensorFlow Lite Micro cannot load this model: {_first_error(cap.text) or failed}")
+    inp, out = interp.get_input_details(0), interp.get_output_details(0)
+    outs = []
+    for window in np.asarray(x, dtype=np.float32):
+        interp.set_input(_quantize(window[None], inp), 0)
+        interp.invoke()
+        outs.append(_dequantize(interp.get_output(0), out)[0])
+    return np.stack(outs)
+
+
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    if detail["dtype"] == np.float32:
+        return x.astype(np.float32)
+    q = detail["quantization_parameters"]
+    scale, zero = float(q["scales"][0]), int(q["zero_points"][0])
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(detail["dtype"])
+
+
+def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    if detail["dtype"] == np.float32:
+        return y.astype(np.float32)
+    q = detail["quantization_parameters"]
+    return (y.astype(np.float32) - int(q["zero_points"][0])) * float(q["scales"][0])
+
+
+def tflite_summary(tflite: bytes) -> dict:
+    """Ops and tensors of a flatbuffer: what the converter made of the model (for reports and checks)."""
+    from tflite_micro.python.tflite_micro import runtime
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    model = runtime.convert_bytearray_to_object(bytearray(tflite))
+    graph = model.subgraphs[0]
+    ops = []
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        ops.append(names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM"))
+    return {"ops": ops, "n_tensors": len(graph.tensors), "bytes": len(tflite)}

@@ -1,0 +1,91 @@
+"""Collect what a report shows: each run's test metrics (measured) and its cost on a device (estimated)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from wearprune.devices import estimate_cost, load_device
+from wearprune.errors import ConfigError
+from wearprune.runs import Run, load_run
+
+METRIC_KEYS = ("accuracy", "macro_recall", "macro_f1", "kappa", "mae", "rmse")
+MEASURED = "measured: PyTorch fp32 on the host, held-out test subjects"
+ESTIMATED = "estimated: wearprune cost model (docs/cost_validation.md gives its measured error)"
+
+
+def build_report(runs: list[str | Path | Run], device: str, *, baseline: str | Path | Run | None = None,
+                 int8: bool = True, inferences_per_min: float = 60.0) -> dict:
+    """Report dictionary for ``runs`` on ``device``; the baseline (default: the first run) is the 'before'."""
+    dev = load_device(device)
+    loaded = [r if isinstance(r, Run) else load_run(r) for r in runs]
+    if baseline is not None:
+        base = baseline if isinstance(baseline, Run) else load_run(baseline)
+        loaded = [base] + [r for r in loaded if Path(r.path).resolve() != Path(base.path).resolve()]
+    if not loaded:
+        raise ConfigError("give at least one run directory")
+    entries = [_entry(r, dev.name, int8, inferences_per_min) for r in loaded]
+    base = entries[0]
+    for e in entries:
+        e["vs_baseline"] = _ratios(base, e)
+    return {"format": "wearprune-report", "version": 1, "device": dev.to_dict(), "dtype": "int8" if int8 else "fp32",
+            "inferences_per_min": inferences_per_min, "labels": {"metrics": MEASURED, "cost": ESTIMATED},
+            "primary_metric": entries[0]["primary_metric"], "baseline": base["name"], "runs": entries}
+
+
+def _entry(run: Run, device: str, int8: bool, per_min: float) -> dict:
+    spec = run.architecture.get("spec", {})
+    if "input_shape" not in spec:
+        raise ConfigError(f"run {run.path} has no input shape in architecture.json; retrain it with this version")
+    x = torch.zeros(1, *spec["input_shape"])
+    sparse = float(run.metrics.get("sparsity", 0) or 0) > 0.05
+    cost = estimate_cost(run.model, x, device, int8=int8, inferences_per_min=per_min, sparse=sparse)
+    test = _test_metrics(run)
+    regression = "mae" in test and "macro_f1" not in test
+    measured = run.metrics.get("tflm") or {}
+    return {
+        "name": Path(run.path).name, "path": str(run.path), "model": run.architecture.get("model"),
+        "dataset": run.metrics.get("dataset") or run.config.get("data", {}).get("name"),
+        "split": run.metrics.get("split"), "task": "regression" if regression else "classification",
+        "primary_metric": "mae" if regression else "macro_f1",
+        "metrics": {k: test[k] for k in METRIC_KEYS if k in test},
+        "cost": {k: v for k, v in cost.to_dict().items() if k != "kernels"},
+        "kernels": [k.__dict__ for k in cost.kernels],
+        "widths": layer_widths(run.model),
+        "measured_on_device": measured,
+    }
+
+
+def _test_metrics(run: Run) -> dict:
+    evaluation = Path(run.path) / "evaluation.json"
+    if evaluation.is_file():
+        return json.loads(evaluation.read_text()).get("test", {})
+    return run.metrics.get("test", {})
+
+
+def layer_widths(model: nn.Module) -> dict[str, int]:
+    """Output width of each weight layer (channels, neurons, RNN units)."""
+    widths = {}
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+            widths[name] = m.out_channels
+        elif isinstance(m, nn.Linear):
+            widths[name] = m.out_features
+        elif isinstance(m, nn.RNNBase):
+            widths[name] = m.hidden_size
+    return widths
+
+
+def _ratios(base: dict, e: dict) -> dict:
+    b, c = base["cost"], e["cost"]
+    out = {"compression": b["params"] / max(c["params"], 1), "macs": b["macs"] / max(c["macs"], 1),
+           "flash": b["model_flash_bytes"] / max(c["model_flash_bytes"], 1),
+           "ram": b["arena_bytes"] / max(c["arena_bytes"], 1), "latency": b["latency_ms"] / max(c["latency_ms"], 1e-9),
+           "energy": b["energy_uj"] / max(c["energy_uj"], 1e-9)}
+    key = base["primary_metric"]
+    if key in base["metrics"] and key in e["metrics"]:
+        out[f"{key}_change"] = e["metrics"][key] - base["metrics"][key]
+    return out

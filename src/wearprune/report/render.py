@@ -1,0 +1,165 @@
+"""Render a report dictionary to report.json, report.md and one self-contained report.html
+(plots embedded as base64 PNG, no external files or scripts)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from wearprune.io import atomic_write_bytes, atomic_write_text  # noqa: E402
+
+ROWS = [("accuracy", "accuracy", "{:.3f}", "m"), ("macro recall", "macro_recall", "{:.3f}", "m"),
+        ("macro F1", "macro_f1", "{:.3f}", "m"), ("MAE", "mae", "{:.2f}", "m"),
+        ("parameters", "params", "{:,}", "x"), ("MACs / inference", "macs", "{:,}", "x"),
+        ("flash (model + runtime)", "flash_bytes", "kib", "c"), ("peak RAM (arena)", "arena_bytes", "kib", "c"),
+        ("latency", "latency_ms", "{:.2f} ms", "c"), ("energy / inference", "energy_uj", "{:.1f} uJ", "c"),
+        ("battery life", "battery_hours", "hours", "c")]
+
+
+def write_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
+    """Write the three files into ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    paths = {"json": out / "report.json", "md": out / "report.md", "html": out / "report.html"}
+    atomic_write_text(paths["json"], json.dumps(report, indent=1, default=float))
+    atomic_write_text(paths["md"], to_markdown(report))
+    atomic_write_bytes(paths["html"], to_html(report).encode())
+    return paths
+
+
+def _fmt(value, fmt: str) -> str:
+    if value is None:
+        return "-"
+    if fmt == "kib":
+        return f"{value / 1024:.1f} KiB"
+    if fmt == "hours":
+        return f"{value / 24:.1f} days" if value >= 48 else f"{value:.1f} h"
+    return fmt.format(value)
+
+
+def table_rows(report: dict) -> list[list[str]]:
+    rows = []
+    for label, key, fmt, where in ROWS:
+        values = [(r["metrics"] if where == "m" else r["cost"]).get(key) for r in report["runs"]]
+        if all(v is None for v in values):
+            continue
+        tag = {"m": "measured", "x": "exact count", "c": "estimated"}[where]
+        rows.append([f"{label} ({tag})"] + [_fmt(v, fmt) for v in values])
+    rows.append(["compression (params, x)"] + [f"{r['vs_baseline']['compression']:.2f}x" for r in report["runs"]])
+    rows.append(["verdict on " + report["device"]["name"]] + [_verdict(r) for r in report["runs"]])
+    return rows
+
+
+def _verdict(run: dict) -> str:
+    c = run["cost"]
+    word = "fits" if c["fits"] else "does not fit"
+    return f"{word} (binding: {c['binding']}; RAM {100 * c['ram_use']:.0f} %, flash {100 * c['flash_use']:.0f} %)"
+
+
+def to_markdown(report: dict) -> str:
+    dev = report["device"]
+    names = [r["name"] for r in report["runs"]]
+    lines = [f"# wearprune report: {', '.join(names)} on {dev['title']}", "",
+             f"- device profile: `{dev['name']}` ({dev['core']}, {dev['clock_mhz']:g} MHz, {dev['sram_kb']:g} KB SRAM, "
+             f"{dev['flash_kb']:g} KB flash; kernels: {dev['kernel_library']})",
+             f"- dtype costed: {report['dtype']}; duty cycle: {report['inferences_per_min']:g} inferences per minute",
+             f"- {report['labels']['metrics']}", f"- {report['labels']['cost']}",
+             f"- split: {report['runs'][0].get('split')}", "",
+             "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(report)]
+    for r in report["runs"]:
+        if r["cost"]["notes"]:
+            lines += ["", f"Note ({r['name']}): " + "; ".join(r["cost"]["notes"])]
+    lines += ["", "## Per-layer widths", "", "| layer | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    layers = list(dict.fromkeys(k for r in report["runs"] for k in r["widths"]))
+    for layer in layers:
+        cells = " | ".join(str(r["widths"].get(layer, "removed")) for r in report["runs"])
+        lines.append(f"| {layer} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def widths_plot(report: dict) -> str:
+    runs = report["runs"]
+    layers = list(dict.fromkeys(k for r in runs for k in r["widths"]))
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(layers) + 2), 3.6))
+    w = 0.8 / len(runs)
+    for i, r in enumerate(runs):
+        ax.bar([j + i * w for j in range(len(layers))], [r["widths"].get(k, 0) for k in layers], w, label=r["name"])
+    ax.set_xticks([j + 0.4 - w / 2 for j in range(len(layers))], layers, rotation=70, fontsize=7)
+    ax.set_ylabel("output width (channels / units)")
+    ax.set_title("Per-layer widths (exact, from the model)")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def pareto_front(points: list[tuple[float, float]], higher_is_better: bool) -> list[int]:
+    """Indices of the points no other point beats on both cost (lower) and metric."""
+    front = []
+    for i, (c, m) in enumerate(points):
+        dominated = any((c2 <= c and (m2 >= m if higher_is_better else m2 <= m)) and (c2, m2) != (c, m)
+                        for c2, m2 in points)
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def pareto_plot(report: dict, cost_key: str, label: str) -> str | None:
+    key = report["primary_metric"]
+    runs = [r for r in report["runs"] if key in r["metrics"]]
+    if not runs:
+        return None
+    pts = [(r["cost"][cost_key], r["metrics"][key]) for r in runs]
+    front = set(pareto_front(pts, higher_is_better=key != "mae"))
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for i, ((c, m), r) in enumerate(zip(pts, runs)):
+        ax.scatter(c, m, color="C3" if i in front else "C0", zorder=3)
+        ax.annotate(r["name"], (c, m), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    fp = sorted(pts[i] for i in front)
+    ax.plot([p[0] for p in fp], [p[1] for p in fp], color="C3", lw=1, label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_xlabel(label)
+    ax.set_ylabel(f"{key} (measured)")
+    ax.set_title(f"{key} vs {label}")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def to_html(report: dict) -> str:
+    dev = report["device"]
+    names = [r["name"] for r in report["runs"]]
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table_rows(report))
+    figs = [("Per-layer widths", widths_plot(report)),
+            ("Accuracy vs MACs", pareto_plot(report, "macs", "MACs per inference (exact count)")),
+            (f"Accuracy vs energy on {dev['name']}",
+             pareto_plot(report, "energy_uj", f"energy per inference on {dev['name']} (uJ, estimated)"))]
+    imgs = "".join(f"<figure><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'><figcaption>"
+                   f"{html.escape(t)}</figcaption></figure>" for t, b in figs if b)
+    sources = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in dev["sources"].items())
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>wearprune report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}
+figure{{display:inline-block;margin:1em}}</style></head><body>
+<h1>wearprune report on {html.escape(dev['title'])}</h1>
+<p>{html.escape(report['labels']['metrics'])}.<br>{html.escape(report['labels']['cost'])}.<br>
+dtype costed: {report['dtype']}; {report['inferences_per_min']:g} inferences per minute;
+split: {html.escape(str(report['runs'][0].get('split')))}.</p>
+<table><tr><th></th>{head}</tr>{body}</table>
+{imgs}
+<h2>Where the device numbers come from</h2><ul>{sources}</ul>
+</body></html>
+"""

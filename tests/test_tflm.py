@@ -1,0 +1,57 @@
+"""Real litert-torch conversion and the real TensorFlow Lite Micro interpreter: outputs match PyTorch,
+and the cost model's arena estimate is within 10 % of the arena TFLite Micro allocates."""
+
+import numpy as np
+import pytest
+import torch
+
+import wearprune as wp
+from wearprune.devices import lower
+from wearprune.devices.cost import arena_estimate
+from wearprune.errors import ConfigError
+from wearprune.export import measure_arena, run_tflm, tflite_summary, to_tflite
+
+SPEC = {"layout": "window", "task": "classification", "input_shape": [3, 48], "n_outputs": 4}
+
+
+@pytest.fixture(scope="module")
+def windows():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((24, 3, 48)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["cnn1d", "resnet1d", "dscnn"])
+def test_fp32_tflite_runs_in_tflm_like_pytorch_and_arena_is_estimated(name, windows):
+    torch.manual_seed(0)
+    model = wp.build_model(name, SPEC).eval()
+    tfl = to_tflite(model, torch.from_numpy(windows[:1]))
+    got = run_tflm(tfl, windows[:4])
+    want = model(torch.from_numpy(windows[:4])).detach().numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    measured = measure_arena(tfl)
+    head, tail = arena_estimate(lower(model, torch.from_numpy(windows[:1])), int8=False)
+    assert measured.head == head  # the planned part is reproduced exactly for these graphs
+    assert abs(head + tail - measured.total) / measured.total < 0.10
+    assert "CONV_2D" in tflite_summary(tfl)["ops"]
+
+
+def test_int8_pruned_model_runs_in_tflm_close_to_pytorch(windows):
+    torch.manual_seed(0)
+    dense = wp.build_model("resnet1d", SPEC).eval()
+    x = torch.from_numpy(windows[:1])
+    pruned, _ = wp.prune(dense, x, method="channel", ratio=0.5)
+    tfl = to_tflite(pruned.eval(), x, int8=True, calibration=windows)
+    got = run_tflm(tfl, windows[:8])
+    want = pruned(torch.from_numpy(windows[:8])).detach().numpy()
+    spread = want.max() - want.min()
+    assert np.abs(got - want).max() < 0.1 * spread  # int8: a few quantisation steps
+    measured = measure_arena(tfl)
+    head, tail = arena_estimate(lower(pruned, x, int8=True), int8=True)
+    assert abs(head + tail - measured.total) / measured.total < 0.10
+    assert measured.total < measure_arena(to_tflite(pruned.eval(), x)).total  # int8 arena is smaller
+
+
+def test_int8_without_calibration_is_a_clear_error(windows):
+    model = wp.build_model("cnn1d", SPEC).eval()
+    with pytest.raises(ConfigError, match="calibration windows"):
+        to_tflite(model, torch.from_numpy(windows[:1]), int8=True)
