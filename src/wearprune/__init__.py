@@ -6,23 +6,27 @@ Public API (everything else may change)::
     ds = wp.load_dataset("hmp")                       # real data, subject ids included
     run = wp.train(ds, "resnet1d", "runs/hmp")        # subject-wise split, run directory
     metrics = wp.evaluate("runs/hmp")                 # test metrics, size, MACs, latency
+    cost = wp.estimate_cost(model, x[:1], "nrf52840")  # flash, peak RAM, latency, energy, battery
+    wp.write_report(wp.build_report(["runs/hmp", "runs/hmp-pruned"], "nrf52840"), "report/")
 """
 
 __version__ = "0.1.0"
 
 from .data import DATASETS, WearableDataset, load_dataset  # noqa: E402
 from .data.split import subject_split  # noqa: E402
+from .devices import estimate_cost, list_devices, load_device  # noqa: E402
 from .errors import ConfigError, DataError, WearpruneError  # noqa: E402
 from .models import MODELS, build_model  # noqa: E402
 from .pipeline import evaluate_run as evaluate  # noqa: E402
 from .pipeline import train  # noqa: E402
 from .profile import count_macs, count_params, profile_model  # noqa: E402
 from .prune import prune  # noqa: E402
+from .report import build_report, write_report  # noqa: E402
 from .runs import Run, load_run  # noqa: E402
 from .train import TrainConfig  # noqa: E402
 
 __all__ = [
     "DATASETS", "MODELS", "ConfigError", "DataError", "Run", "TrainConfig", "WearableDataset", "WearpruneError",
-    "build_model", "count_macs", "count_params", "evaluate", "load_dataset", "load_run", "profile_model",
-    "prune", "subject_split", "train",
+    "build_model", "build_report", "count_macs", "count_params", "estimate_cost", "evaluate", "list_devices",
+    "load_dataset", "load_device", "load_run", "profile_model", "prune", "subject_split", "train", "write_report",
 ]

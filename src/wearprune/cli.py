@@ -157,6 +157,34 @@ def _report(runs, device, baseline, int8, rate, out) -> None:
 
 
 @app.command()
+def export(
+    run: Path = typer.Argument(..., help="run directory"),
+    format: str = typer.Option("tflite,onnx,c", "--format", help="comma-separated: tflite, onnx, c"),
+    int8: bool = typer.Option(True, "--int8/--fp32-only", help="also export a full-integer int8 model"),
+    data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
+):
+    """Export for the device and check it: TFLite run in TensorFlow Lite Micro on the test set, ONNX in
+    onnxruntime, the C array with the measured arena size."""
+    from .pipeline import export_run
+
+    result = export_run(run, tuple(f.strip() for f in format.split(",") if f.strip()), int8=int8,
+                        data_root=data_root, progress=True)
+    key, value = result["pytorch"]
+    table = Table(title=f"export of {run}", caption=f"split: {result['split']}; measured in TensorFlow Lite Micro "
+                  "on this host, whole test set")
+    for col in ("model", key, "max |diff| vs PyTorch", "arena (TFLM)", ".tflite"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    table.add_row("PyTorch fp32", f"{value:.4f}", "-", "-", "-")
+    for dtype in ("fp32", "int8"):
+        c = result["checks"].get(dtype)
+        if c:
+            table.add_row(f"TFLite Micro {dtype}", f"{c[key]:.4f}", f"{c['max_abs_diff']:.3g}",
+                          f"{c['arena_bytes'] / 1024:.1f} KiB", f"{c['tflite_bytes'] / 1024:.1f} KiB")
+    console.print(table)
+    console.print("wrote " + ", ".join(str(run / f) for f in result["files"]))
+
+
+@app.command()
 def devices():
     """List the device profiles: core, clock, memory, kernel library (add your own YAML with --device FILE)."""
     from .devices import list_devices

@@ -322,3 +322,90 @@ def _check_out(out, overwrite: bool) -> None:
     """Refuse an existing --out before any work, not after minutes of training."""
     if out is not None and Path(out).exists() and not overwrite:
         raise ConfigError(f"{out} already exists; choose another --out or pass --overwrite")
+
+
+EXPORT_FORMATS = ("tflite", "onnx", "c")
+FP32_TOLERANCE = 1e-3  # max |TFLite Micro - PyTorch| on fp32 outputs (logits or scaled targets)
+
+
+def export_run(run: str | Path | Run, formats: tuple[str, ...] = EXPORT_FORMATS, *, int8: bool = True,
+               data_root: str | None = None, calib_windows: int = 256, progress: bool = False) -> dict:
+    """Export a run for the device and check it by running it.
+
+    Every ``.tflite`` runs in TensorFlow Lite Micro on the whole test set: its metrics (beside
+    PyTorch's), its largest output difference and the arena TFLite Micro allocates are stored in the
+    run's metrics under ``tflm``. Files are built in memory first and written atomically at the end,
+    so a failed check leaves no export behind.
+    """
+    from .evaluate import headline
+    from .export import measure_arena, run_tflm, to_tflite
+    from .export.c_array import to_c_source
+    from .export.onnx import run_onnx, to_onnx
+
+    bad = [f for f in formats if f not in EXPORT_FORMATS]
+    if bad or not formats:
+        raise ConfigError(f"unknown export format {', '.join(bad) or '(none)'}; use {', '.join(EXPORT_FORMATS)}")
+    run = run if isinstance(run, Run) else load_run(run)
+    prepared = prepare_from_config(run.config, data_root)
+    test, model = prepared.test, run.model.eval()
+    x1 = torch.from_numpy(test.X[:1])
+    reference = predict(model, test.X)
+    files: dict[str, bytes] = {}
+    checks: dict[str, dict] = {}
+    dtypes = ["fp32"] + (["int8"] if int8 else [])
+    with _progress(progress, f"export {run.path}", len(dtypes) + 1) as bar:
+        for dtype in dtypes:
+            calib, _ = _calibration(prepared, 0, calib_windows)
+            tfl = to_tflite(model, x1, int8=dtype == "int8", calibration=calib.numpy())
+            arena = measure_arena(tfl)
+            outputs = run_tflm(tfl, test.X)
+            diff = float(np.abs(outputs - reference).max())
+            if dtype == "fp32" and diff > FP32_TOLERANCE:
+                raise ConfigError(f"the fp32 TFLite model differs from PyTorch by {diff:.2g} (tolerance "
+                                  f"{FP32_TOLERANCE}); the conversion is wrong, report it with the model")
+            metrics = task_metrics(test, outputs, prepared.target_scale)
+            key, value = headline(metrics)
+            checks[dtype] = {"arena_bytes": arena.total, "arena_head_bytes": arena.head,
+                             "arena_tail_bytes": arena.tail, "tflite_bytes": len(tfl), "max_abs_diff": diff,
+                             key: value, "test_windows": len(test.X),
+                             **({"accuracy": metrics["accuracy"]} if "accuracy" in metrics else {})}
+            files[f"model_{dtype}.tflite"] = tfl
+            bar.epoch({})
+        if "onnx" in formats:
+            onnx_bytes = to_onnx(model, x1)
+            diff = float(np.abs(run_onnx(onnx_bytes, test.X[:64]) - reference[:64]).max())
+            if diff > FP32_TOLERANCE:
+                raise ConfigError(f"the ONNX model differs from PyTorch by {diff:.2g} in onnxruntime")
+            files["model.onnx"] = onnx_bytes
+            checks["onnx"] = {"max_abs_diff": diff, "bytes": len(onnx_bytes)}
+        if "c" in formats:
+            dtype = dtypes[-1]
+            io = _io_details(files[f"model_{dtype}.tflite"])
+            header, source = to_c_source(files[f"model_{dtype}.tflite"], "model",
+                                         arena_bytes=checks[dtype]["arena_bytes"], io=io,
+                                         normalizer=run.config.get("normalizer"))
+            files["model_data.h"], files["model_data.c"] = header.encode(), source.encode()
+        bar.epoch({})
+    if "tflite" not in formats and "c" not in formats:
+        files = {k: v for k, v in files.items() if not k.endswith(".tflite")}
+    for name, data in files.items():
+        atomic_write_bytes(run.path / name, data)
+    run.metrics["tflm"] = {**checks, "measured": "TensorFlow Lite Micro interpreter (tflite-micro package) on "
+                                                 "this host, whole test set"}
+    atomic_write_json(run.path / "metrics.json", run.metrics)
+    return {"files": sorted(files), "checks": checks, "split": prepared.split.name,
+            "pytorch": headline(task_metrics(test, reference, prepared.target_scale))}
+
+
+def _io_details(tflite: bytes) -> dict:
+    from .export.tflm import _interpreter
+
+    interp = _interpreter(tflite)
+    out = {}
+    for side, detail in (("input", interp.get_input_details(0)), ("output", interp.get_output_details(0))):
+        q = detail["quantization_parameters"]
+        quantised = len(q["scales"]) > 0
+        out[side] = {"dtype": np.dtype(detail["dtype"]).name, "shape": list(detail["shape"]),
+                     "scale": float(q["scales"][0]) if quantised else None,
+                     "zero_point": int(q["zero_points"][0]) if quantised else None}
+    return out

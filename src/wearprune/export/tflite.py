@@ -24,10 +24,12 @@ from wearprune.errors import ConfigError
 @contextlib.contextmanager
 def _quiet():
     """litert-torch prints progress lines and warnings on every call; keep the CLI output ours."""
+    from wearprune.export.tflm import _CaptureFd2  # the converter also logs from C++ to fd 2
+
     logging.getLogger("absl").setLevel(logging.ERROR)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(
         io.StringIO()
-    ):
+    ), _CaptureFd2():
         warnings.simplefilter("ignore")
         yield
 

@@ -9,12 +9,17 @@ import io
 import json
 from pathlib import Path
 
-import matplotlib
+from wearprune.io import atomic_write_bytes, atomic_write_text
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
-from wearprune.io import atomic_write_bytes, atomic_write_text  # noqa: E402
+def _plt():
+    """matplotlib on demand (importing wearprune stays fast), headless."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 ROWS = [("accuracy", "accuracy", "{:.3f}", "m"), ("macro recall", "macro_recall", "{:.3f}", "m"),
         ("macro F1", "macro_f1", "{:.3f}", "m"), ("MAE", "mae", "{:.2f}", "m"),
@@ -88,14 +93,14 @@ def to_markdown(report: dict) -> str:
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    _plt().close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
 
 def widths_plot(report: dict) -> str:
     runs = report["runs"]
     layers = list(dict.fromkeys(k for r in runs for k in r["widths"]))
-    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(layers) + 2), 3.6))
+    fig, ax = _plt().subplots(figsize=(max(6, 0.45 * len(layers) + 2), 3.6))
     w = 0.8 / len(runs)
     for i, r in enumerate(runs):
         ax.bar([j + i * w for j in range(len(layers))], [r["widths"].get(k, 0) for k in layers], w, label=r["name"])
@@ -124,7 +129,7 @@ def pareto_plot(report: dict, cost_key: str, label: str) -> str | None:
         return None
     pts = [(r["cost"][cost_key], r["metrics"][key]) for r in runs]
     front = set(pareto_front(pts, higher_is_better=key != "mae"))
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = _plt().subplots(figsize=(5.5, 3.6))
     for i, ((c, m), r) in enumerate(zip(pts, runs)):
         ax.scatter(c, m, color="C3" if i in front else "C0", zorder=3)
         ax.annotate(r["name"], (c, m), fontsize=7, xytext=(4, 4), textcoords="offset points")
