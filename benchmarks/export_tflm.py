@@ -1,0 +1,86 @@
+"""fp32 vs int8 in TensorFlow Lite Micro on real data, dense vs channel-pruned: metric on the whole
+test set (subject-wise split), flash (.tflite bytes) and the arena TFLite Micro allocates, beside the
+cost model's arena estimate.
+
+    WEARPRUNE_DATA=../shared/data .venv/bin/python benchmarks/export_tflm.py
+
+Each dense model is trained here, pruned to half its channels (taylor) and fine-tuned with
+distillation, then both are exported with `wearprune.pipeline.export_run` (litert-torch; int8 via
+torchao pt2e with litert-torch's quantizer, calibrated on 256 training windows). Writes
+docs/export_tflm.md and docs/export_tflm.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+import wearprune as wp
+from wearprune.devices.cost import arena_estimate
+from wearprune.devices.lower import lower
+from wearprune.pipeline import export_run, prune_run
+
+CASES = {"hmp": ("resnet1d", 15, 64), "mitdb": ("resnet1d", 4, 256), "troika": ("resnet1d", 25, 32)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", default=",".join(CASES))
+    ap.add_argument("--out", default="docs")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.datasets.split(","):
+            model, epochs, batch = CASES[name]
+            dense = Path(tmp) / f"{name}-dense"
+            pruned = Path(tmp) / f"{name}-pruned"
+            wp.train(name, model, dense, config=wp.TrainConfig(epochs=epochs, batch_size=batch, patience=5))
+            prune_run(dense, pruned, ratio=0.5, importance="taylor", finetune_epochs=5)
+            for variant, path in (("dense", dense), ("pruned 50% (taylor)", pruned)):
+                result = export_run(path, ("tflite",))
+                run = wp.load_run(path)
+                x = torch.zeros(1, *run.architecture["spec"]["input_shape"])
+                key, torch_value = result["pytorch"]
+                row = {"dataset": name, "split": result["split"], "model": model, "variant": variant, "metric": key,
+                       "pytorch": torch_value, "macs": wp.count_macs(run.model, x)}
+                for dtype in ("fp32", "int8"):
+                    c = result["checks"][dtype]
+                    head, tail = arena_estimate(lower(run.model, x, int8=dtype == "int8"), dtype == "int8")
+                    row[dtype] = {"metric": c[key], "tflite_bytes": c["tflite_bytes"], "arena": c["arena_bytes"],
+                                  "arena_est": head + tail, "max_abs_diff": c["max_abs_diff"]}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    out = Path(args.out)
+    (out / "export_tflm.json").write_text(json.dumps(rows, indent=1))
+    write_markdown(out / "export_tflm.md", rows)
+
+
+def write_markdown(path: Path, rows: list[dict]) -> None:
+    lines = ["# fp32 vs int8 in TensorFlow Lite Micro, dense vs pruned", "",
+             f"Measured by `benchmarks/export_tflm.py` on {platform.machine()} CPU, torch {torch.__version__}: "
+             "each `.tflite` runs in the `tflite-micro` package's interpreter over the whole test set. "
+             "Metrics: macro-F1 (classification) or MAE in BPM (TROIKA). One seed; dense models trained "
+             "here for a fixed budget, so their scores sit a little below docs/baselines.md.", "",
+             "| data (split) | model | variant | MACs | metric | PyTorch fp32 | TFLM fp32 | TFLM int8 "
+             "| .tflite fp32 | .tflite int8 | arena fp32 (est.) | arena int8 (est.) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    kib = lambda b: f"{b / 1024:.1f}"  # noqa: E731
+    for r in rows:
+        f, q = r["fp32"], r["int8"]
+        lines.append(
+            f"| {r['dataset']} ({r['split']}) | {r['model']} | {r['variant']} | {r['macs']:,} | {r['metric']} "
+            f"| {r['pytorch']:.3f} | {f['metric']:.3f} | {q['metric']:.3f} | {kib(f['tflite_bytes'])} KiB "
+            f"| {kib(q['tflite_bytes'])} KiB | {kib(f['arena'])} KiB ({kib(f['arena_est'])}) "
+            f"| {kib(q['arena'])} KiB ({kib(q['arena_est'])}) |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
