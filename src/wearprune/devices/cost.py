@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from wearprune.devices.lower import CONV, DENSE, DEPTHWISE, LAYOUT, MAC_KINDS, PAD, Lowered, lower
-from wearprune.devices.memory import Buffer, align, greedy_plan, lifetimes, live_bytes_per_kernel
+from wearprune.devices.memory import Buffer, align, greedy_plan, lifetimes
 from wearprune.devices.profile import DeviceProfile, load_device
 
 # TFLite Micro's persistent (tail) section, from its RecordingMicroAllocator categories on the
@@ -90,9 +90,9 @@ def arena_estimate(low: Lowered, int8: bool) -> tuple[int, int]:
         if k.scratch:
             buffers.append(Buffer(align(k.scratch * 4), i, i))  # recurrent state and gates stay 32-bit
     head, _ = greedy_plan(buffers)
-    n_consts = sum(1 for k in low.kernels for _ in range(k.const_tensors - _CONST_LAYOUT(k)))
+    n_consts = sum(k.const_tensors - _shared_const(k) for k in low.kernels)
     n_consts += len({(k.runtime_op, len(low.tensors[k.output].shape), low.tensors[k.output].layout)
-                     for k in low.kernels if _CONST_LAYOUT(k)})  # shape/perm constants are shared
+                     for k in low.kernels if _shared_const(k)})  # the converter shares shape/perm constants
     tail = (_FIXED_TAIL_B + len(low.kernels) * (_NODE_B + _PER_KERNEL_TAIL_B)
             + (len(low.tensors) + n_consts) * _EVAL_TENSOR_B
             + (len(low.inputs) + len(low.outputs)) * _IO_TENSOR_B + (64 if int8 else 0)
@@ -101,7 +101,8 @@ def arena_estimate(low: Lowered, int8: bool) -> tuple[int, int]:
     return head, tail
 
 
-def _CONST_LAYOUT(k) -> int:  # noqa: N802 - reads like the constant it counts
+def _shared_const(k) -> int:
+    """1 for kernels whose constant operand (shape, permutation, paddings, axes) is shared by the converter."""
     return 1 if k.kind in (LAYOUT, PAD, "reduce") else 0
 
 
@@ -179,11 +180,3 @@ def _battery_hours(dev: DeviceProfile, latency_ms: float, energy_uj: float, per_
     battery_mwh = dev.battery_mah * dev.battery_v
     return battery_mwh / avg_mw
 
-
-def live_ram_profile(low: Lowered, int8: bool) -> list[int]:
-    """Activation bytes alive during each kernel (for the report's memory plot)."""
-    nbytes = 1 if int8 else 4
-    life = lifetimes(len(low.kernels), [(k.inputs, k.output) for k in low.kernels], low.inputs, low.outputs,
-                     len(low.tensors))
-    buffers = [Buffer(align(low.tensors[t].elems * nbytes), a, b) for t, (a, b) in life.items()]
-    return live_bytes_per_kernel(buffers, len(low.kernels))

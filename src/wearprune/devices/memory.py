@@ -62,7 +62,3 @@ def lifetimes(n_kernels: int, kernel_io: list[tuple[list[int], int]], inputs: li
         last[t] = n_kernels
     return {t: (first[t], last[t]) for t in sorted(first)}
 
-
-def live_bytes_per_kernel(buffers: list[Buffer], n_kernels: int) -> list[int]:
-    """Bytes alive during each kernel: the lower bound any planner must respect (for the report)."""
-    return [sum(b.size for b in buffers if b.first <= k <= b.last) for k in range(1, n_kernels + 1)]
