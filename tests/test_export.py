@@ -45,14 +45,47 @@ def test_c_array_compiles(run, tmp_path):
     assert res.returncode == 0, res.stderr
 
 
-def test_recurrent_model_gives_a_clear_error_and_no_files(tmp_path):
+def test_recurrent_model_exports_as_a_streaming_step_that_runs_in_tflm(tmp_path):
     path = tmp_path / "gru"
     wp.train(wp.load_dataset("basicmotions"), "cnn_gru", path, config=wp.TrainConfig(epochs=1))
-    before = set(p.name for p in path.iterdir())
-    with pytest.raises(ConfigError, match="TensorFlow Lite Micro cannot load this model"):
-        export_run(path, ("tflite",), int8=False)
-    assert set(p.name for p in path.iterdir()) == before
+    result = export_run(path, ("tflite", "c"))
+    assert {"model_frontend_fp32.tflite", "model_step_fp32.tflite", "model_step_data.h"} <= set(result["files"])
+    fp32 = result["checks"]["fp32"]
+    assert fp32["streaming"] and fp32["max_abs_diff"] < 1e-3  # frame-by-frame in TFLM == the full window
+    assert fp32["macro_f1"] == pytest.approx(result["pytorch"][1])
+    assert fp32["step_arena_bytes"] < 32 * 1024 and fp32["step_ops"] < 60  # not ~1,000 unrolled ops
+    assert "skipped" in result["checks"]["int8"]
+
+
+def test_streaming_step_reproduces_the_window_in_pytorch():
+    import torch
+
+    from wearprune.export.streaming import run_streaming, streaming_parts
+
+    spec = {"layout": "window", "task": "classification", "input_shape": [3, 40], "n_outputs": 5}
+    for name in ("cnn_gru", "cnn_lstm"):
+        model = wp.build_model(name, spec).eval()
+        x = torch.randn(4, 3, 40)
+        frontend, step, shapes = streaming_parts(model)
+        assert torch.allclose(run_streaming(frontend, step, shapes, x), model(x), atol=1e-5)
 
 
 def test_export_cli_errors(run):
     assert_clean_error(wearprune("export", str(run), "--format", "pdf"), "unknown export format pdf")
+
+
+def test_a_diverging_conversion_is_refused_and_leaves_no_files(run, tmp_path, monkeypatch):
+    import numpy as np
+
+    import wearprune.export as export
+
+    fresh = tmp_path / "copy"
+    shutil.copytree(run, fresh)
+    for f in fresh.glob("model_*"):
+        f.unlink()
+    before = sorted(p.name for p in fresh.iterdir())
+    real = export.run_tflm
+    monkeypatch.setattr(export, "run_tflm", lambda tfl, x: real(tfl, x) + np.float32(0.5))  # a broken converter
+    with pytest.raises(ConfigError, match="differs from PyTorch by 0.5"):
+        export_run(fresh)
+    assert sorted(p.name for p in fresh.iterdir()) == before

@@ -177,10 +177,17 @@ def export(
     table.add_row("PyTorch fp32", f"{value:.4f}", "-", "-", "-")
     for dtype in ("fp32", "int8"):
         c = result["checks"].get(dtype)
-        if c:
+        if c and "skipped" in c:
+            table.add_row(f"TFLite Micro {dtype}", c["skipped"], "", "", "")
+        elif c:
             table.add_row(f"TFLite Micro {dtype}", f"{c[key]:.4f}", f"{c['max_abs_diff']:.3g}",
                           f"{c['arena_bytes'] / 1024:.1f} KiB", f"{c['tflite_bytes'] / 1024:.1f} KiB")
     console.print(table)
+    fp32 = result["checks"]["fp32"]
+    if fp32.get("streaming"):
+        console.print(f"streaming export: front end {fp32['frontend_arena_bytes'] / 1024:.1f} KiB arena, step "
+                      f"{fp32['step_arena_bytes'] / 1024:.1f} KiB arena ({fp32['step_ops']} ops per frame), "
+                      f"state {fp32['state_bytes']} bytes kept between frames")
     console.print("wrote " + ", ".join(str(run / f) for f in result["files"]))
 
 

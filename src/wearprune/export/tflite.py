@@ -34,11 +34,21 @@ def _quiet():
         yield
 
 
-def to_tflite(model: nn.Module, example: torch.Tensor, *, int8: bool = False,
+def to_tflite(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], *, int8: bool = False,
               calibration: np.ndarray | torch.Tensor | None = None) -> bytes:
-    """The ``.tflite`` bytes of ``model`` for batch-1 inputs shaped like ``example[:1]``."""
+    """The ``.tflite`` bytes of ``model`` for batch-1 inputs shaped like ``example[:1]``.
+
+    ``example`` may be a tuple of batch-1 tensors for a model with several inputs (a streaming step
+    with its states); int8 takes a single input.
+    """
     import litert_torch
 
+    if isinstance(example, tuple):
+        if int8:
+            raise ConfigError("int8 conversion of a multi-input graph (a streaming step) is not supported yet")
+        args = tuple(torch.as_tensor(e, dtype=torch.float32) for e in example)
+        with _quiet():
+            return _export_bytes(litert_torch.convert(model.eval(), args))
     x = torch.as_tensor(example[:1], dtype=torch.float32)
     model = model.eval()
     with _quiet():
@@ -59,11 +69,15 @@ def to_tflite(model: nn.Module, example: torch.Tensor, *, int8: bool = False,
             edge = litert_torch.convert(converted, (x,), quant_config=QuantConfig(pt2e_quantizer=quantizer))
         else:
             edge = litert_torch.convert(model, (x,))
-        fd, tmp = tempfile.mkstemp(suffix=".tflite")
-        os.close(fd)
-        try:
-            edge.export(tmp)
-            with open(tmp, "rb") as f:
-                return f.read()
-        finally:
-            os.unlink(tmp)
+        return _export_bytes(edge)
+
+
+def _export_bytes(edge) -> bytes:
+    fd, tmp = tempfile.mkstemp(suffix=".tflite")
+    os.close(fd)
+    try:
+        edge.export(tmp)
+        with open(tmp, "rb") as f:
+            return f.read()
+    finally:
+        os.unlink(tmp)

@@ -125,3 +125,31 @@ def tflite_summary(tflite: bytes) -> dict:
         code = model.operatorCodes[op.opcodeIndex]
         ops.append(names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM"))
     return {"ops": ops, "n_tensors": len(graph.tensors), "bytes": len(tflite)}
+
+
+def run_tflm_streaming(frontend: bytes, step: bytes, n_states: int, x: np.ndarray) -> np.ndarray:
+    """A recurrent model in its streaming form, in TFLite Micro: the front end over each window, then
+    the step once per frame with the states fed back (zeros at the start of each window)."""
+    with _CaptureFd2() as cap:
+        try:
+            front, cell = _interpreter(frontend), _interpreter(step)
+            failed = None
+        except RuntimeError as e:
+            failed = e
+    if failed is not None:
+        raise ConfigError(f"TensorFlow Lite Micro cannot load the streaming model: {_first_error(cap.text) or failed}")
+    shapes = [tuple(cell.get_input_details(i)["shape"]) for i in range(1 + n_states)]
+    outs = []
+    for window in np.asarray(x, dtype=np.float32):
+        front.set_input(window[None], 0)
+        front.invoke()
+        frames = front.get_output(0)[0]
+        states = [np.zeros(s, np.float32) for s in shapes[1:]]
+        for frame in frames:
+            cell.set_input(frame[None].astype(np.float32), 0)
+            for i, st in enumerate(states, start=1):
+                cell.set_input(st, i)
+            cell.invoke()
+            states = [cell.get_output(i) for i in range(1, 1 + n_states)]
+        outs.append(cell.get_output(0)[0].copy())
+    return np.stack(outs)
