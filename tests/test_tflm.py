@@ -55,3 +55,23 @@ def test_int8_without_calibration_is_a_clear_error(windows):
     model = wp.build_model("cnn1d", SPEC).eval()
     with pytest.raises(ConfigError, match="calibration windows"):
         to_tflite(model, torch.from_numpy(windows[:1]), int8=True)
+
+
+def test_trained_batchnorm_is_folded_before_conversion(windows):
+    from wearprune.export.fold import fold_batchnorm
+
+    torch.manual_seed(0)
+    model = wp.build_model("resnet1d", SPEC).eval()
+    for m in model.modules():  # statistics like a trained model's (fresh ones are identities)
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+    x = torch.from_numpy(windows[:4])
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in folded.modules())
+    assert torch.allclose(folded(x), model(x), atol=1e-5)
+    tfl = to_tflite(model, x[:1])
+    assert "MUL" not in tflite_summary(tfl)["ops"]  # no BatchNorm left as MUL + ADD
+    head, _ = arena_estimate(lower(model, x[:1]), int8=False)
+    assert measure_arena(tfl).head == head

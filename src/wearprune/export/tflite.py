@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from wearprune.errors import ConfigError
+from wearprune.export.fold import fold_batchnorm
 
 
 @contextlib.contextmanager
@@ -48,9 +49,9 @@ def to_tflite(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...]
             raise ConfigError("int8 conversion of a multi-input graph (a streaming step) is not supported yet")
         args = tuple(torch.as_tensor(e, dtype=torch.float32) for e in example)
         with _quiet():
-            return _export_bytes(litert_torch.convert(model.eval(), args))
+            return _export_bytes(litert_torch.convert(fold_batchnorm(model), args))
     x = torch.as_tensor(example[:1], dtype=torch.float32)
-    model = model.eval()
+    model = fold_batchnorm(model)
     with _quiet():
         if int8:
             if calibration is None or len(calibration) == 0:
