@@ -85,7 +85,6 @@ class Lowered:
 _FUSABLE_PRODUCERS = {CONV, DEPTHWISE, DENSE, "add"}
 _ACT_MODULES = (nn.ReLU, nn.ReLU6)
 _ELEMENTWISE_MODULES = (nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU, nn.Hardswish, nn.LeakyReLU, nn.ELU, nn.Softmax)
-_ALIAS_MODULES = (nn.Dropout, nn.Identity, nn.Flatten)  # Flatten handled as a view below
 _BINARY = {operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.truediv: "div",
            torch.add: "add", torch.sub: "sub", torch.mul: "mul", torch.div: "div"}
 _BINARY_METHODS = {"add": "add", "sub": "sub", "mul": "mul", "div": "div"}
@@ -182,9 +181,6 @@ class _Lowerer(fx.Interpreter):
                 self.converted[key] = (self._kernel(LAYOUT, "RESHAPE", node, [tr], (1, c, w)) if h == 1 else tr)
                 self.converted[(self.converted[key], "from4d")] = tr
         return self.converted[key]
-
-    def _alias(self, tid):
-        return tid
 
     # -- the walk ---------------------------------------------------------------------------------
     def run_node(self, n: fx.Node):
