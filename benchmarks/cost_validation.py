@@ -171,9 +171,10 @@ def write_markdown(path: Path, arena: list[dict], mlperf: list[dict]) -> None:
               "64 windows. "
               "'pruned 50%' is `wp.prune(method='channel', ratio=0.5, importance='l2')`. Estimated = planned "
               "activations (the greedy first-fit TFLite Micro uses, over the lowered graph) + persistent "
-              "structures. Recurrent zoo models (cnn_gru, cnn_lstm) are not in this table: litert-torch unrolls "
-              "them into hundreds of ops that exceed TFLite Micro's CONCATENATION input limit, so there is "
-              "nothing to measure until the streaming export.", "",
+              "structures. Estimated .tflite = weights at their dtype + a fixed part + a cost per tensor, both "
+              "fitted on the basicmotions rows. Recurrent zoo models (cnn_gru, cnn_lstm) are not in this "
+              "table: litert-torch unrolls them into ~1,000 ops that exceed TFLite Micro's CONCATENATION input "
+              "limit; `wearprune export` exports them as a streaming step instead and measures that arena.", "",
               "| data (role) | model | variant | dtype | est. arena | TFLM arena | error | est. head / TFLM head | "
               "est. .tflite | .tflite | error |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in arena:

@@ -35,11 +35,11 @@ _FIXED_TAIL_B = 600
 _PER_KERNEL_TAIL_B = 15
 _OP_DATA_B = {CONV: 96, DEPTHWISE: 96, DENSE: 24, "elementwise": 56, PAD: 56, "pool": 56, "reduce": 56}
 _PER_CHANNEL_B = 8  # conv/depthwise output multiplier + shift per channel (kept for float too)
-# The .tflite flatbuffer around the weights: per tensor (shape, name, quantisation), per op (options,
-# operand lists, buffer alignment); least squares on the basicmotions zoo files (calibration).
-_FLATBUFFER_FIXED_B = 2560
-_FLATBUFFER_PER_TENSOR_B = {False: 110, True: 50}
-_FLATBUFFER_PER_OP_B = 410
+# The .tflite flatbuffer around the weights: a fixed part and a cost per tensor (shape, name,
+# quantisation, buffer alignment); least squares on the basicmotions zoo files (calibration rows of
+# docs/cost_validation.md), BatchNorm folded as export does.
+_FLATBUFFER_FIXED_B = {False: 730, True: 2560}
+_FLATBUFFER_PER_TENSOR_B = {False: 212, True: 225}
 
 
 @dataclass
@@ -119,8 +119,7 @@ def flash_estimate(low: Lowered, int8: bool, sparse_zeros: int = 0) -> tuple[int
         weights -= sparse_zeros * per
         weights += (w + 7) // 8  # one bit per weight says which are stored
     n_tensors = len(low.tensors) + sum(k.const_tensors for k in low.kernels)
-    model = (weights + _FLATBUFFER_FIXED_B + n_tensors * _FLATBUFFER_PER_TENSOR_B[int8]
-             + len(low.kernels) * _FLATBUFFER_PER_OP_B)
+    model = weights + _FLATBUFFER_FIXED_B[int8] + n_tensors * _FLATBUFFER_PER_TENSOR_B[int8]
     return weights, model
 
 
