@@ -43,16 +43,22 @@ def _gate_linears(rnn: nn.RNNBase, layer: int, gates: int) -> tuple[nn.ModuleLis
     return ins, hs
 
 
-class GRUStep(nn.Module):
-    """One step of a unidirectional multi-layer ``nn.GRU`` (PyTorch's gate order r, z, n) + head."""
+class _RNNStep(nn.Module):
+    gates = 1
 
-    def __init__(self, rnn: nn.GRU, head: nn.Module):
+    def __init__(self, rnn: nn.RNNBase, head: nn.Module):
         super().__init__()
         self.layers = nn.ModuleList()
         for layer in range(rnn.num_layers):
-            ins, hs = _gate_linears(rnn, layer, 3)
+            ins, hs = _gate_linears(rnn, layer, self.gates)
             self.layers.append(nn.ModuleDict({"x": ins, "h": hs}))
         self.head = head
+
+
+class GRUStep(_RNNStep):
+    """One step of a unidirectional multi-layer ``nn.GRU`` (PyTorch's gate order r, z, n) + head."""
+
+    gates = 3
 
     def forward(self, frame, *states):
         x, new = frame, []
@@ -66,16 +72,10 @@ class GRUStep(nn.Module):
         return (self.head(x), *new)
 
 
-class LSTMStep(nn.Module):
+class LSTMStep(_RNNStep):
     """One step of a unidirectional multi-layer ``nn.LSTM`` (gate order i, f, g, o); states are h1, c1, h2, c2..."""
 
-    def __init__(self, rnn: nn.LSTM, head: nn.Module):
-        super().__init__()
-        self.layers = nn.ModuleList()
-        for layer in range(rnn.num_layers):
-            ins, hs = _gate_linears(rnn, layer, 4)
-            self.layers.append(nn.ModuleDict({"x": ins, "h": hs}))
-        self.head = head
+    gates = 4
 
     def forward(self, frame, *states):
         x, new = frame, []
