@@ -359,8 +359,8 @@ def export_run(run: str | Path | Run, formats: tuple[str, ...] = EXPORT_FORMATS,
             if recurrent:
                 outputs, check, made = _streaming_tflite(model, x1, test.X)
             else:
-                calib, _ = _calibration(prepared, 0, calib_windows)
-                tfl = to_tflite(model, x1, int8=dtype == "int8", calibration=calib.numpy())
+                calib = _calibration(prepared, 0, calib_windows)[0].numpy() if dtype == "int8" else None
+                tfl = to_tflite(model, x1, int8=dtype == "int8", calibration=calib)
                 arena = measure_arena(tfl)
                 outputs = run_tflm(tfl, test.X)
                 check = {"arena_bytes": arena.total, "arena_head_bytes": arena.head, "arena_tail_bytes": arena.tail,
