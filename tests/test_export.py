@@ -89,3 +89,14 @@ def test_a_diverging_conversion_is_refused_and_leaves_no_files(run, tmp_path, mo
     with pytest.raises(ConfigError, match="differs from PyTorch by 0.5"):
         export_run(fresh)
     assert sorted(p.name for p in fresh.iterdir()) == before
+
+
+def test_report_shows_fp32_and_int8_measured_in_tflm_side_by_side(run):
+    from wearprune.report import build_report
+    from wearprune.report.render import to_markdown
+
+    if "tflm" not in wp.load_run(run).metrics:
+        export_run(run, ("tflite",))
+    md = to_markdown(build_report([run], "nrf52840"))
+    assert "TFLite Micro arena, fp32 (measured)" in md and "TFLite Micro arena, int8 (measured)" in md
+    assert "peak RAM (arena) (estimated)" in md

@@ -57,14 +57,15 @@ def table_rows(report: dict) -> list[list[str]]:
             continue
         tag = {"m": "measured", "x": "exact count", "c": "estimated"}[where]
         rows.append([f"{label} ({tag})"] + [_fmt(v, fmt) for v in values])
-    dtype = report["dtype"]
-    measured = [(r.get("measured_on_device") or {}).get(dtype) for r in report["runs"]]
-    if any(measured):
-        rows.append([f"TFLite Micro arena, {dtype} (measured)"]
-                    + [_fmt(m and m["arena_bytes"], "kib") for m in measured])
-        key = report["primary_metric"]
-        rows.append([f"{key} in TFLite Micro, {dtype} (measured)"] + [
-            _fmt(m and m.get(key), "{:.3f}") for m in measured])
+    key = report["primary_metric"]
+    for dtype in ("fp32", "int8"):  # what `wearprune export` measured in TFLite Micro, side by side
+        measured = [(r.get("measured_on_device") or {}).get(dtype) for r in report["runs"]]
+        measured = [m if m and "skipped" not in m else None for m in measured]
+        if any(measured):
+            rows.append([f"TFLite Micro arena, {dtype} (measured)"]
+                        + [_fmt(m and m["arena_bytes"], "kib") for m in measured])
+            rows.append([f"{key} in TFLite Micro, {dtype} (measured)"]
+                        + [_fmt(m and m.get(key), "{:.3f}") for m in measured])
     rows.append(["compression (params, x)"] + [f"{r['vs_baseline']['compression']:.2f}x" for r in report["runs"]])
     rows.append(["verdict on " + report["device"]["name"]] + [_verdict(r) for r in report["runs"]])
     return rows
