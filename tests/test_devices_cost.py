@@ -117,3 +117,12 @@ def test_mlperf_reference_models_have_the_published_mac_counts():
     assert macs["ic"] == pytest.approx(12.5e6, rel=0.01)
     assert macs["vww"] == pytest.approx(7.49e6, rel=0.01)
     assert macs["ad"] == pytest.approx(0.264e6, rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["cnn1d", "resnet1d", "tcn", "dscnn", "cnn_gru", "cnn_lstm"])
+def test_every_window_zoo_model_is_costed_with_the_exact_mac_count(name):
+    spec = {"layout": "window", "task": "classification", "input_shape": [3, 48], "n_outputs": 4}
+    model, x = wp.build_model(name, spec).eval(), torch.zeros(1, 3, 48)
+    c = estimate_cost(model, x, "nrf52840")
+    assert c.macs == wp.count_macs(model, x) and c.arena_bytes > 0
+    assert c.recurrent == (name in ("cnn_gru", "cnn_lstm"))

@@ -432,9 +432,9 @@ def _streaming_tflite(model, x1: torch.Tensor, windows: np.ndarray) -> tuple[np.
 
 
 def _io_details(tflite: bytes) -> dict:
-    from .export.tflm import _interpreter
+    from .export.tflm import _load
 
-    interp = _interpreter(tflite)
+    interp, _ = _load(tflite)
     out = {}
     for side, detail in (("input", interp.get_input_details(0)), ("output", interp.get_output_details(0))):
         q = detail["quantization_parameters"]

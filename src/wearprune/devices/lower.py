@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from wearprune.graph.dependency import UnsupportedOpError
+from wearprune.profile import _conv_macs, _linear_macs, _rnn_macs
 
 CONV, DEPTHWISE, DENSE, RECURRENT, ELEMENTWISE, POOL, REDUCE, LAYOUT, PAD, CONCAT = (
     "conv", "depthwise", "dense", "recurrent", "elementwise", "pool", "reduce", "layout", "pad", "concat")
@@ -217,10 +218,11 @@ class _Lowerer(fx.Interpreter):
         m = self.modules[n.target]
         name = str(n.target)
         x = self._in(n) if n.args else None
+        inp = self.env[n.args[0]] if n.args else None  # the real input, for MAC counts
         if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-            return self._conv(m, x, real, name)
+            return self._conv(m, x, real, name, _conv_macs(m, inp, real))
         if isinstance(m, nn.Linear):
-            return self._linear(m, x, real, name)
+            return self._linear(m, x, real, name, _linear_macs(m, inp, real))
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             if self.producer.get(x) in (CONV, DEPTHWISE, DENSE):
                 return x  # folded into the weights before conversion
@@ -244,7 +246,7 @@ class _Lowerer(fx.Interpreter):
             xin = self._to_torch(x, name)
             return self._kernel(PAD, "PAD", name, [xin], (1, *real.shape[1:]))
         if type(m) in _GATES:
-            return self._recurrent(m, x, real, name)
+            return self._recurrent(m, x, real, name, _rnn_macs(m, inp, real))
         raise UnsupportedOpError(
             f"the cost model does not know module {type(m).__name__} at node {name!r}; "
             "replace it with a supported layer or report it")
@@ -258,9 +260,9 @@ class _Lowerer(fx.Interpreter):
     # -- functions and methods ------------------------------------------------------------------
     def _function(self, n, target, real, method: bool):
         name = n.name
+        if target is operator.getitem and isinstance(self._in(n), tuple):
+            return self._in(n)[n.args[1]]  # (output, state) of a recurrent layer
         if not isinstance(real, torch.Tensor):
-            if target is operator.getitem and isinstance(self._in(n), tuple):
-                return self._in(n)[n.args[1]]  # (output, state) of a recurrent layer
             return None  # sizes and other Python values
         if method and target in ("size", "dim", "contiguous", "float", "to", "clone", "detach"):
             return self._in(n)
@@ -272,8 +274,7 @@ class _Lowerer(fx.Interpreter):
             if self.int8 or any(self.t(i).layout == "torch" or (i, "torch") in self.converted for i in ins):
                 ins = [self._to_torch(i, name) for i in ins]
             layout = self.t(ins[0]).layout
-            return self._kernel(ELEMENTWISE, kind.upper(), name, ins,
-                                _nhwc_shape(real) if layout == "nhwc" else (1, *real.shape[1:]), layout,
+            return self._kernel(ELEMENTWISE, kind.upper(), name, ins, _shape_in(real, layout), layout,
                                 producer="add" if kind == "add" else ELEMENTWISE)
         if (not method and target in (torch.relu, F.relu)) or (method and target == "relu"):
             return self._activation(self._in(n), name, real)
@@ -293,8 +294,7 @@ class _Lowerer(fx.Interpreter):
             if len(layouts) > 1:
                 ins = [self._to_torch(i, name) for i in ins]
             layout = self.t(ins[0]).layout
-            return self._kernel(CONCAT, "CONCATENATION", name, ins,
-                                _nhwc_shape(real) if layout == "nhwc" else (1, *real.shape[1:]), layout)
+            return self._kernel(CONCAT, "CONCATENATION", name, ins, _shape_in(real, layout), layout)
         if not method and target is operator.getitem:
             x = self._to_torch(self._in(n), name)
             index = n.args[1] if isinstance(n.args[1], tuple) else (n.args[1],)
@@ -310,7 +310,7 @@ class _Lowerer(fx.Interpreter):
             "rewrite it with supported ops or report it")
 
     # -- kernels ----------------------------------------------------------------------------------
-    def _conv(self, m, x, real, name):
+    def _conv(self, m, x, real, name, macs: int):
         xin = self._to_nhwc(x, name)
         t = self.t(xin)
         spatial = t.shape[1:3]
@@ -322,19 +322,15 @@ class _Lowerer(fx.Interpreter):
         if any(p) and not _is_tf_same(spatial, k, s, d, p):
             padded = (1, spatial[0] + 2 * p[0], spatial[1] + 2 * p[1], t.shape[3])
             xin = self._kernel(PAD, "PAD", name, [xin], padded, "nhwc")
-        out_shape = _nhwc_shape(real)
         depthwise = m.groups > 1 and m.groups == m.in_channels
-        per_output = (m.in_channels // m.groups) * k[0] * k[1]
-        out_elems = out_shape[1] * out_shape[2] * out_shape[3]
         return self._kernel(DEPTHWISE if depthwise else CONV, "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D",
-                            name, [xin], out_shape, "nhwc", macs=out_elems * per_output,
+                            name, [xin], _nhwc_shape(real), "nhwc", macs=macs,
                             weights=m.weight.numel(), biases=m.out_channels, channels=m.out_channels)
 
-    def _linear(self, m, x, real, name):
+    def _linear(self, m, x, real, name, macs: int):
         xin = self._to_torch(x, name)
-        rows = real[0].numel() // m.out_features
-        return self._kernel(DENSE, "FULLY_CONNECTED", name, [xin], (1, *real.shape[1:]),
-                            macs=rows * m.in_features * m.out_features, weights=m.weight.numel(),
+        return self._kernel(DENSE, "FULLY_CONNECTED", name, [xin], (1, *real.shape[1:]), macs=macs,
+                            weights=m.weight.numel(),
                             biases=m.out_features, channels=m.out_features)
 
     def _activation(self, x, name, real):
@@ -344,8 +340,7 @@ class _Lowerer(fx.Interpreter):
 
     def _elementwise(self, op, name, ins, real):
         layout = self.t(ins[0]).layout
-        shape = _nhwc_shape(real) if layout == "nhwc" else (1, *real.shape[1:])
-        return self._kernel(ELEMENTWISE, op, name, ins, shape, layout)
+        return self._kernel(ELEMENTWISE, op, name, ins, _shape_in(real, layout), layout)
 
     def _view(self, x, real, name):
         shape = (1, *real.shape[1:])
@@ -361,16 +356,11 @@ class _Lowerer(fx.Interpreter):
             return xin  # MEAN already dropped the unit axes
         return self._kernel(LAYOUT, "RESHAPE", name, [xin], shape)
 
-    def _recurrent(self, m, x, real, name):
+    def _recurrent(self, m, x, real, name, macs: int):
         xin = self._to_torch(x, name)
         seq = real[0] if isinstance(real, tuple) else real
-        steps = seq.shape[1] if m.batch_first else seq.shape[0]
         gates = _GATES[type(m)]
         dirs = 2 if m.bidirectional else 1
-        macs, n_in = 0, m.input_size
-        for _ in range(m.num_layers):
-            macs += dirs * steps * gates * m.hidden_size * (n_in + m.hidden_size)
-            n_in = m.hidden_size * dirs
         weights = sum(p.numel() for pn, p in m.named_parameters() if pn.startswith("weight"))
         biases = sum(p.numel() for pn, p in m.named_parameters() if pn.startswith("bias"))
         state = m.num_layers * dirs * m.hidden_size * (2 if isinstance(m, nn.LSTM) else 1)
@@ -390,6 +380,10 @@ def _feeds_binary(n: fx.Node, modules: dict) -> bool:
                                                                     _BINARY_METHODS):
             return True
     return False
+
+
+def _shape_in(real: torch.Tensor, layout: str) -> tuple[int, ...]:
+    return _nhwc_shape(real) if layout == "nhwc" else (1, *real.shape[1:])
 
 
 def _nhwc_shape(real: torch.Tensor) -> tuple[int, ...]:

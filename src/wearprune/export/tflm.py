@@ -33,6 +33,21 @@ def _interpreter(tflite: bytes, arena_size: int = _BIG_ARENA):
     return runtime.Interpreter.from_bytes(tflite, arena_size=arena_size)
 
 
+def _load(tflite: bytes, print_allocations: bool = False):
+    """(interpreter, what TFLite Micro printed); a model it cannot allocate is a one-line ConfigError."""
+    with _CaptureFd2() as cap:
+        try:
+            interp = _interpreter(tflite)
+            if print_allocations:
+                interp.print_allocations()
+            failed = None
+        except RuntimeError as e:
+            failed = e
+    if failed is not None:
+        raise ConfigError(f"TensorFlow Lite Micro cannot load this model: {_first_error(cap.text) or failed}")
+    return interp, cap.text
+
+
 class _CaptureFd2:
     """TFLite Micro prints from C++ to file descriptor 2; read it back through a temporary file."""
 
@@ -53,18 +68,10 @@ class _CaptureFd2:
 
 def measure_arena(tflite: bytes) -> ArenaUse:
     """The tensor arena TFLite Micro allocates for this model (bytes, as its recorder reports)."""
-    with _CaptureFd2() as cap:
-        try:
-            interp = _interpreter(tflite)
-            interp.print_allocations()
-            failed = None
-        except RuntimeError as e:
-            failed = e
-    if failed is not None:
-        raise ConfigError(f"TensorFlow Lite Micro cannot load this model: {_first_error(cap.text) or failed}")
-    found = {k: int(v) for k, v in _ARENA_LINE.findall(cap.text)}
+    _, text = _load(tflite, print_allocations=True)
+    found = {k: int(v) for k, v in _ARENA_LINE.findall(text)}
     if set(found) != {"total", "head", "tail"}:
-        raise RuntimeError(f"unexpected TFLite Micro allocation report: {cap.text[:300]!r}")
+        raise RuntimeError(f"unexpected TFLite Micro allocation report: {text[:300]!r}")
     return ArenaUse(**found)
 
 
@@ -79,14 +86,7 @@ def _first_error(text: str) -> str:
 def run_tflm(tflite: bytes, x: np.ndarray) -> np.ndarray:
     """Outputs for each window of ``x`` (one invoke per window), float; int8 in/out is (de)quantised
     with the tensor's own scale and zero point."""
-    with _CaptureFd2() as cap:
-        try:
-            interp = _interpreter(tflite)
-            failed = None
-        except RuntimeError as e:
-            failed = e
-    if failed is not None:
-        raise ConfigError(f"TensorFlow Lite Micro cannot load this model: {_first_error(cap.text) or failed}")
+    interp, _ = _load(tflite)
     inp, out = interp.get_input_details(0), interp.get_output_details(0)
     outs = []
     for window in np.asarray(x, dtype=np.float32):
@@ -130,14 +130,7 @@ def tflite_summary(tflite: bytes) -> dict:
 def run_tflm_streaming(frontend: bytes, step: bytes, n_states: int, x: np.ndarray) -> np.ndarray:
     """A recurrent model in its streaming form, in TFLite Micro: the front end over each window, then
     the step once per frame with the states fed back (zeros at the start of each window)."""
-    with _CaptureFd2() as cap:
-        try:
-            front, cell = _interpreter(frontend), _interpreter(step)
-            failed = None
-        except RuntimeError as e:
-            failed = e
-    if failed is not None:
-        raise ConfigError(f"TensorFlow Lite Micro cannot load the streaming model: {_first_error(cap.text) or failed}")
+    (front, _), (cell, _) = _load(frontend), _load(step)
     shapes = [tuple(cell.get_input_details(i)["shape"]) for i in range(1 + n_states)]
     outs = []
     for window in np.asarray(x, dtype=np.float32):

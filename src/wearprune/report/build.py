@@ -10,6 +10,7 @@ from torch import nn
 
 from wearprune.devices import estimate_cost, load_device
 from wearprune.errors import ConfigError
+from wearprune.prune.shapes import layer_shapes
 from wearprune.runs import Run, load_run
 
 METRIC_KEYS = ("accuracy", "macro_recall", "macro_f1", "kappa", "mae", "rmse")
@@ -67,15 +68,12 @@ def _test_metrics(run: Run) -> dict:
 
 
 def layer_widths(model: nn.Module) -> dict[str, int]:
-    """Output width of each weight layer (channels, neurons, RNN units)."""
+    """Output width of each weight layer (channels, neurons, RNN units), from the pruner's layer shapes."""
     widths = {}
-    for name, m in model.named_modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-            widths[name] = m.out_channels
-        elif isinstance(m, nn.Linear):
-            widths[name] = m.out_features
-        elif isinstance(m, nn.RNNBase):
-            widths[name] = m.hidden_size
+    for name, shape in layer_shapes(model).items():
+        width = shape.get("out_channels", shape.get("out_features", shape.get("hidden_size")))
+        if width is not None:
+            widths[name] = width
     return widths
 
 
