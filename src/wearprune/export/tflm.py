@@ -127,22 +127,38 @@ def tflite_summary(tflite: bytes) -> dict:
     return {"ops": ops, "n_tensors": len(graph.tensors), "bytes": len(tflite)}
 
 
-def run_tflm_streaming(frontend: bytes, step: bytes, n_states: int, x: np.ndarray) -> np.ndarray:
-    """A recurrent model in its streaming form, in TFLite Micro: the front end over each window, then
-    the step once per frame with the states fed back (zeros at the start of each window)."""
-    (front, _), (cell, _) = _load(frontend), _load(step)
-    shapes = [tuple(cell.get_input_details(i)["shape"]) for i in range(1 + n_states)]
-    outs = []
-    for window in np.asarray(x, dtype=np.float32):
-        front.set_input(window[None], 0)
+def run_tflm_streaming(frontend: bytes | None, step: bytes, n_states: int, x: np.ndarray) -> np.ndarray:
+    """A model in its streaming form, in TFLite Micro: the front end over each window (``None``: the
+    window itself, channel-last, is the frame sequence), then the step once per frame with the states
+    fed back (zeros at the start of each window). Returns the step's output after the last frame."""
+    x = np.asarray(x, dtype=np.float32)
+    if frontend is None:
+        return run_tflm_steps(step, n_states, x.transpose(0, 2, 1))
+    front, _ = _load(frontend)
+    fin, fout = front.get_input_details(0), front.get_output_details(0)
+    frames = []
+    for window in x:
+        front.set_input(_quantize(window[None], fin), 0)
         front.invoke()
-        frames = front.get_output(0)[0]
-        states = [np.zeros(s, np.float32) for s in shapes[1:]]
-        for frame in frames:
-            cell.set_input(frame[None].astype(np.float32), 0)
+        frames.append(_dequantize(front.get_output(0), fout)[0])
+    return run_tflm_steps(step, n_states, np.stack(frames))
+
+
+def run_tflm_steps(step: bytes, n_states: int, frames: np.ndarray) -> np.ndarray:
+    """Run a step graph ``(frame, *states) -> (output, *states)`` over ``frames`` [N, T, F]; the output
+    after each sequence's last frame. int8 states are dequantised and requantised between calls, as
+    firmware does when a state's output scale differs from its input scale."""
+    cell, _ = _load(step)
+    ins = [cell.get_input_details(i) for i in range(1 + n_states)]
+    outs_d = [cell.get_output_details(i) for i in range(1 + n_states)]
+    results = []
+    for seq in np.asarray(frames, dtype=np.float32):
+        states = [np.zeros(tuple(d["shape"]), np.float32) for d in ins[1:]]
+        for frame in seq:
+            cell.set_input(_quantize(frame[None], ins[0]), 0)
             for i, st in enumerate(states, start=1):
-                cell.set_input(st, i)
+                cell.set_input(_quantize(st, ins[i]), i)
             cell.invoke()
-            states = [cell.get_output(i) for i in range(1, 1 + n_states)]
-        outs.append(cell.get_output(0)[0].copy())
-    return np.stack(outs)
+            states = [_dequantize(cell.get_output(i), outs_d[i]) for i in range(1, 1 + n_states)]
+        results.append(_dequantize(cell.get_output(0), outs_d[0])[0].copy())
+    return np.stack(results)
