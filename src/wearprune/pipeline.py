@@ -326,46 +326,52 @@ def _check_out(out, overwrite: bool) -> None:
 
 EXPORT_FORMATS = ("tflite", "onnx", "c")
 FP32_TOLERANCE = 1e-3  # max |TFLite Micro - PyTorch| on fp32 outputs (logits or scaled targets)
+INT8_TOLERANCE = 0.05  # int8 may be at most 5 % worse than fp32 in TFLite Micro (relative, F1 or MAE)
 
 
 def export_run(run: str | Path | Run, formats: tuple[str, ...] = EXPORT_FORMATS, *, int8: bool = True,
-               data_root: str | None = None, calib_windows: int = 256, progress: bool = False) -> dict:
+               data_root: str | None = None, calib_windows: int = 256, qat_epochs: int = 0,
+               quantizer: str = "auto", int8_tolerance: float = INT8_TOLERANCE, progress: bool = False) -> dict:
     """Export a run for the device and check it by running it.
 
     Every ``.tflite`` runs in TensorFlow Lite Micro on the whole test set: its metrics (beside
     PyTorch's), its largest output difference and the arena TFLite Micro allocates are stored in the
-    run's metrics under ``tflm``. Files are built in memory first and written atomically at the end,
-    so a failed check leaves no export behind.
+    run's metrics under ``tflm``. int8 is post-training (calibrated on ``calib_windows`` training
+    windows) or, with ``qat_epochs``, quantisation-aware fine-tuning; an int8 model more than
+    ``int8_tolerance`` worse than fp32 is refused, naming the layer where precision is lost. Files
+    are built in memory first and written atomically at the end, so a failed check leaves no export.
     """
     from .evaluate import headline
-    from .export import measure_arena, run_tflm, to_tflite
     from .export.c_array import to_c_source
     from .export.onnx import run_onnx, to_onnx
 
     bad = [f for f in formats if f not in EXPORT_FORMATS]
     if bad or not formats:
         raise ConfigError(f"unknown export format {', '.join(bad) or '(none)'}; use {', '.join(EXPORT_FORMATS)}")
+    if int8 and calib_windows < 16:
+        raise ConfigError(f"int8 calibration needs at least 16 windows, got --calib-windows {calib_windows}")
+    if qat_epochs < 0 or not int8_tolerance >= 0:
+        raise ConfigError("qat_epochs and int8_tolerance must not be negative")
     run = run if isinstance(run, Run) else load_run(run)
     prepared = prepare_from_config(run.config, data_root)
     test, model = prepared.test, run.model.eval()
+    if int8 and len(prepared.train) < 16:
+        raise ConfigError(f"int8 calibration needs training windows; {run.config.get('data')} has only "
+                          f"{len(prepared.train)} in its training split")
     x1 = torch.from_numpy(test.X[:1])
     reference = predict(model, test.X)
     files: dict[str, bytes] = {}
     checks: dict[str, dict] = {}
     recurrent = any(isinstance(m, torch.nn.RNNBase) for m in model.modules())
-    dtypes = ["fp32"] + (["int8"] if int8 and not recurrent else [])
+    dtypes = ["fp32"] + (["int8"] if int8 else [])
+    calib = _calibration(prepared, 0, calib_windows)[0] if int8 else None
     with _progress(progress, f"export {run.path}", len(dtypes) + 1) as bar:
         for dtype in dtypes:
             if recurrent:
-                outputs, check, made = _streaming_tflite(model, x1, test.X)
+                outputs, check, made, graph = _streaming_tflite(model, x1, test.X, dtype, calib)
             else:
-                calib = _calibration(prepared, 0, calib_windows)[0].numpy() if dtype == "int8" else None
-                tfl = to_tflite(model, x1, int8=dtype == "int8", calibration=calib)
-                arena = measure_arena(tfl)
-                outputs = run_tflm(tfl, test.X)
-                check = {"arena_bytes": arena.total, "arena_head_bytes": arena.head, "arena_tail_bytes": arena.tail,
-                         "tflite_bytes": len(tfl)}
-                made = {f"model_{dtype}.tflite": tfl}
+                outputs, check, made, graph = _window_tflite(model, x1, test.X, dtype, calib, prepared,
+                                                             qat_epochs, quantizer)
             diff = float(np.abs(outputs - reference).max())
             if dtype == "fp32" and diff > FP32_TOLERANCE:
                 raise ConfigError(f"the fp32 TFLite model differs from PyTorch by {diff:.2g} (tolerance "
@@ -374,10 +380,10 @@ def export_run(run: str | Path | Run, formats: tuple[str, ...] = EXPORT_FORMATS,
             key, value = headline(metrics)
             checks[dtype] = {**check, "max_abs_diff": diff, key: value, "test_windows": len(test.X),
                              **({"accuracy": metrics["accuracy"]} if "accuracy" in metrics else {})}
+            if dtype == "int8":
+                _check_int8(checks["fp32"], checks["int8"], key, int8_tolerance, graph, model, calib)
             files.update(made)
             bar.epoch({})
-        if recurrent and int8:
-            checks["int8"] = {"skipped": "int8 quantisation of the streaming step is not built yet; fp32 only"}
         if "onnx" in formats:
             onnx_bytes = to_onnx(model, x1)
             diff = float(np.abs(run_onnx(onnx_bytes, test.X[:64]) - reference[:64]).max())
@@ -387,8 +393,7 @@ def export_run(run: str | Path | Run, formats: tuple[str, ...] = EXPORT_FORMATS,
             checks["onnx"] = {"max_abs_diff": diff, "bytes": len(onnx_bytes)}
         if "c" in formats:
             dtype = dtypes[-1]
-            parts = ["frontend", "step"] if recurrent else [None]
-            for part in parts:
+            for part in ["frontend", "step"] if recurrent else [None]:
                 name = f"model_{part}" if part else "model"
                 tfl = files[f"{name}_{dtype}.tflite"]
                 arena = checks[dtype][f"{part}_arena_bytes"] if part else checks[dtype]["arena_bytes"]
@@ -407,28 +412,107 @@ def export_run(run: str | Path | Run, formats: tuple[str, ...] = EXPORT_FORMATS,
             "pytorch": headline(task_metrics(test, reference, prepared.target_scale))}
 
 
-def _streaming_tflite(model, x1: torch.Tensor, windows: np.ndarray) -> tuple[np.ndarray, dict, dict]:
-    """GRU/LSTM models: the conv front end and one recurrent step as two graphs, run in TFLite Micro
-    frame by frame (litert-torch's unrolled graph exceeds TFLite Micro's limits)."""
+def _window_tflite(model, x1, windows, dtype, calib, prepared, qat_epochs, quantizer):
+    """A whole-window model: (TFLite Micro outputs, check record, files, the pt2e int8 graph or None)."""
+    from .export import measure_arena, run_tflm, to_tflite
+    from .export.tflite import to_tflite_int8
+    from .quant import qat, weight_sparsity
+
+    graph, record = None, {}
+    if dtype == "int8":
+        source = model
+        if qat_epochs:
+            source = qat(model, prepared.train, prepared.val, epochs=qat_epochs, target_scale=prepared.target_scale)
+            record = {"qat_epochs": qat_epochs, "weight_sparsity_before": weight_sparsity(model),
+                      "weight_sparsity_after": weight_sparsity(source.module)}
+        tfl, method, graph = to_tflite_int8(source, x1, calib, quantizer=quantizer)
+        record["quantizer"] = method
+    else:
+        tfl = to_tflite(model, x1)
+    arena = measure_arena(tfl)
+    check = {"arena_bytes": arena.total, "arena_head_bytes": arena.head, "arena_tail_bytes": arena.tail,
+             "tflite_bytes": len(tfl), **record}
+    made = {f"model_{dtype}.tflite": tfl}
+    if type(model).__name__ == "TCN":  # causal: also exported as a per-sample streaming step
+        some = windows[:32]
+        step_out, step_check, step_files, _ = _streaming_tflite(model, x1, some, dtype, calib)
+        step_diff = float(np.abs(step_out - predict(model, some)).max())
+        if dtype == "fp32" and step_diff > FP32_TOLERANCE:
+            raise ConfigError(f"the streaming step differs from the window model by {step_diff:.2g} in TFLite Micro")
+        kept = {k: v for k, v in step_check.items() if k.startswith("step") or k == "state_bytes"}
+        check["streaming_step"] = {**kept, "max_abs_diff": step_diff, "windows": len(some)}
+        made.update(step_files)
+    return run_tflm(tfl, windows), check, made, graph
+
+
+def _streaming_tflite(model, x1: torch.Tensor, windows: np.ndarray, dtype: str, calib):
+    """A model as a streaming step (GRU/LSTM after a conv front end, or a causal TCN sample by
+    sample), run in TFLite Micro frame by frame: litert-torch's unrolled recurrent graph exceeds
+    TFLite Micro's limits, and firmware wants one call per new sample anyway."""
     from .export import measure_arena, tflite_summary, to_tflite
-    from .export.streaming import streaming_parts
+    from .export.streaming import step_calibration, streaming_parts
+    from .export.tflite import to_tflite_int8
     from .export.tflm import run_tflm_streaming
 
     try:
-        frontend, step, shapes = streaming_parts(model)
+        if type(model).__name__ == "TCN":
+            from .export.streaming_tcn import tcn_streaming_parts
+
+            frontend, (step, shapes) = None, tcn_streaming_parts(model)
+        else:
+            frontend, step, shapes = streaming_parts(model)
     except ValueError as e:
-        raise ConfigError(f"cannot export this recurrent model: {e}") from None
+        raise ConfigError(f"cannot export this model as a streaming step: {e}") from None
     with torch.no_grad():
-        frame = frontend(x1)[:, 0]
-    front_b = to_tflite(frontend, x1)
-    step_b = to_tflite(step, (frame, *(torch.zeros(s) for s in shapes)))
-    front_a, step_a = measure_arena(front_b), measure_arena(step_b)
-    outputs = run_tflm_streaming(front_b, step_b, len(shapes), windows)
-    state_bytes = sum(int(np.prod(s)) * 4 for s in shapes)  # kept by the firmware between steps
-    check = {"streaming": True, "frontend_arena_bytes": front_a.total, "step_arena_bytes": step_a.total,
-             "state_bytes": state_bytes, "arena_bytes": max(front_a.total, step_a.total) + state_bytes,
-             "step_ops": len(tflite_summary(step_b)["ops"]), "tflite_bytes": len(front_b) + len(step_b)}
-    return outputs, check, {"model_frontend_fp32.tflite": front_b, "model_step_fp32.tflite": step_b}
+        frame = frontend(x1)[:, 0] if frontend is not None else x1[:, :, 0]
+    states = tuple(torch.zeros(s) for s in shapes)
+    graph, record, made = None, {}, {}
+    if dtype == "int8":
+        if frontend is not None:
+            front_b, method, _ = to_tflite_int8(frontend, x1, calib.numpy())
+            record["frontend_quantizer"] = method
+        step_b, method, graph = to_tflite_int8(step, (frame, *states), step_calibration(frontend, step, shapes,
+                                                                                        calib[:64]), quantizer="pt2e")
+        record["quantizer"] = method
+    else:
+        front_b = to_tflite(frontend, x1) if frontend is not None else None
+        step_b = to_tflite(step, (frame, *states))
+    step_a = measure_arena(step_b)
+    outputs = run_tflm_streaming(front_b if frontend is not None else None, step_b, len(shapes), windows)
+    state_bytes = sum(int(np.prod(s)) for s in shapes) * (1 if dtype == "int8" else 4)  # kept between steps
+    record.update({"streaming": True, "step_arena_bytes": step_a.total, "state_bytes": state_bytes,
+                   "step_ops": len(tflite_summary(step_b)["ops"]), "step_tflite_bytes": len(step_b),
+                   "tflite_bytes": len(step_b)})
+    made[f"model_step_{dtype}.tflite"] = step_b
+    if frontend is not None:
+        front_a = measure_arena(front_b)
+        record.update({"frontend_arena_bytes": front_a.total, "arena_bytes": max(front_a.total, step_a.total)
+                       + state_bytes, "tflite_bytes": len(front_b) + len(step_b)})
+        made[f"model_frontend_{dtype}.tflite"] = front_b
+    return outputs, record, made, graph
+
+
+def _check_int8(fp32: dict, int8: dict, key: str, tolerance: float, graph, model, calib) -> None:
+    """Refuse an int8 model that lost more than ``tolerance`` (relative) of the fp32 metric in
+    TFLite Micro, naming the layer where the int8 activations part from fp32."""
+    before, after = fp32[key], int8[key]
+    worse = (after - before) / max(abs(before), 1e-9) if key == "mae" else (before - after) / max(abs(before), 1e-9)
+    int8["loss_vs_fp32"] = worse
+    if worse <= tolerance:
+        return
+    where = ""
+    if graph is not None:
+        from .quant import layer_errors, worst_layer
+        from .quant.pt2e import fp32_graph
+
+        inputs = [graph.examples] if len(graph.examples) > 1 else calib[:32]
+        worst = worst_layer(layer_errors(fp32_graph(graph, model), graph.module, inputs))
+        if worst is not None:
+            where = (f"; precision is lost at layer {worst.layer or worst.node!r} (its int8 output is off by "
+                     f"{worst.relative_error:.0%}, {worst.added:+.0%} over the layer before)")
+    raise ConfigError(f"the int8 model's {key} is {after:.3f} in TFLite Micro against {before:.3f} in fp32 "
+                      f"({worse:.0%} worse; tolerance {tolerance:.0%}){where}; try --qat-epochs 3, more "
+                      "--calib-windows, or --fp32-only")
 
 
 def _io_details(tflite: bytes) -> dict:

@@ -115,3 +115,21 @@ def run_streaming(frontend: nn.Module, step: nn.Module, shapes, x: torch.Tensor)
                 y, *states = step(frames[t : t + 1], *states)
             outs.append(y[0])
     return torch.stack(outs)
+
+
+def step_calibration(frontend: nn.Module | None, step: nn.Module, shapes, windows: torch.Tensor,
+                     limit: int = 1024) -> list[tuple[torch.Tensor, ...]]:
+    """The step's inputs ``(frame, *states)`` met while streaming ``windows`` in PyTorch: int8
+    calibration for the step graph (states included, so their ranges are the ones firmware sees).
+    ``frontend`` None: the window itself, channel-last, is the frame sequence."""
+    seen: list[tuple[torch.Tensor, ...]] = []
+    with torch.no_grad():
+        for window in windows:
+            frames = frontend(window[None])[0] if frontend is not None else window.T
+            states = [torch.zeros(s) for s in shapes]
+            for t in range(frames.shape[0]):
+                args = (frames[t : t + 1], *states)
+                seen.append(tuple(a.clone() for a in args))
+                _, *states = step(*args)
+    stride = max(1, len(seen) // limit)
+    return seen[::stride][:limit]

@@ -1,8 +1,9 @@
 """PyTorch → TFLite flatbuffer through litert-torch (no TensorFlow needed).
 
-fp32: the model as is. int8: torchao's pt2e flow with the quantizer litert-torch ships
-(per-channel symmetric weights, per-tensor activations calibrated on the windows given), so the
-flatbuffer has int8 input and output, int8 weights and int32 biases.
+fp32: the model as is, BatchNorm folded. int8 (``wearprune.quant``): torchao's pt2e flow with the
+quantizer litert-torch ships (per-channel symmetric weights, per-tensor activations calibrated on the
+windows given), so the flatbuffer has int8 input and output, int8 weights and int32 biases; where
+pt2e fails, ai-edge-quantizer quantises the fp32 flatbuffer instead.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import tempfile
 import warnings
 
@@ -20,6 +22,7 @@ from torch import nn
 
 from wearprune.errors import ConfigError
 from wearprune.export.fold import fold_batchnorm
+from wearprune.quant.pt2e import Int8Graph, ptq
 
 
 @contextlib.contextmanager
@@ -35,42 +38,99 @@ def _quiet():
         yield
 
 
-def to_tflite(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], *, int8: bool = False,
-              calibration: np.ndarray | torch.Tensor | None = None) -> bytes:
+def to_tflite(model, example: torch.Tensor | tuple[torch.Tensor, ...], *, int8: bool = False,
+              calibration=None, quantizer: str = "auto") -> bytes:
     """The ``.tflite`` bytes of ``model`` for batch-1 inputs shaped like ``example[:1]``.
 
-    ``example`` may be a tuple of batch-1 tensors for a model with several inputs (a streaming step
-    with its states); int8 takes a single input.
+    ``example`` may be a tuple of tensors for a model with several inputs (a streaming step with its
+    states); int8 calibration is then a sequence of input tuples. ``model`` may also be an already
+    quantised ``wearprune.quant.Int8Graph`` (from ``ptq`` or ``qat``).
     """
+    if int8 or isinstance(model, Int8Graph):
+        return to_tflite_int8(model, example, calibration, quantizer=quantizer)[0]
+    examples = example if isinstance(example, tuple) else (example,)
+    args = tuple(torch.as_tensor(e[:1], dtype=torch.float32) for e in examples)
+    return _convert(fold_batchnorm(model), args)
+
+
+def to_tflite_int8(model, example, calibration=None, *, quantizer: str = "auto") -> tuple[bytes, str, Int8Graph | None]:
+    """Full-integer int8 flatbuffer: (bytes, the path that made it, the pt2e graph when pt2e did).
+
+    ``quantizer``: ``pt2e`` (torchao + litert-torch's quantizer), ``ai-edge-quantizer`` (quantise
+    the fp32 flatbuffer), or ``auto``: pt2e, falling back to ai-edge-quantizer where pt2e fails.
+    """
+    if quantizer not in ("auto", "pt2e", "ai-edge-quantizer"):
+        raise ConfigError(f"unknown quantizer {quantizer!r}; use auto, pt2e or ai-edge-quantizer")
+    if isinstance(model, Int8Graph):
+        return _convert(model.module, model.examples, model.quantizer), f"pt2e-{model.method}", model
+    if quantizer != "ai-edge-quantizer":
+        try:
+            with _quiet():
+                graph = ptq(model, example, calibration)
+            return _convert(graph.module, graph.examples, graph.quantizer), "pt2e-ptq", graph
+        except ConfigError:
+            raise
+        except Exception as e:  # pt2e could not annotate or lower this graph
+            if quantizer == "pt2e":
+                raise ConfigError(f"pt2e int8 quantisation failed: {_one_line(e)}; "
+                                  "try quantizer='ai-edge-quantizer'") from None
+    if isinstance(example, tuple) and len(example) > 1:
+        raise ConfigError("the ai-edge-quantizer fallback calibrates single-input models only")
+    from wearprune.quant.aeq import quantize_flatbuffer
+    from wearprune.quant.pt2e import _calibration_inputs
+
+    windows = np.concatenate([t[0].numpy() for t in _calibration_inputs(calibration, 1)])
+    fp32 = to_tflite(model, example)
+    return quantize_flatbuffer(fp32, windows), "ai-edge-quantizer", None
+
+
+_NO_LOWERING = re.compile(r"Lowering not found: (\S+)")
+_EXECUTING = re.compile(r"While executing %(\w+)")
+
+
+def _convert(module: nn.Module, args: tuple[torch.Tensor, ...], quantizer=None) -> bytes:
+    """litert-torch conversion; an op it cannot lower is a one-line error naming the op and the layer."""
     import litert_torch
 
-    if isinstance(example, tuple):
-        if int8:
-            raise ConfigError("int8 conversion of a multi-input graph (a streaming step) is not supported yet")
-        args = tuple(torch.as_tensor(e, dtype=torch.float32) for e in example)
-        with _quiet():
-            return _export_bytes(litert_torch.convert(fold_batchnorm(model), args))
-    x = torch.as_tensor(example[:1], dtype=torch.float32)
-    model = fold_batchnorm(model)
-    with _quiet():
-        if int8:
-            if calibration is None or len(calibration) == 0:
-                raise ConfigError("int8 conversion needs calibration windows (a few hundred training windows)")
-            from litert_torch.quantize import pt2e_quantizer as pq
-            from litert_torch.quantize.quant_config import QuantConfig
-            from torchao.quantization.pt2e import quantize_pt2e
+    kwargs = {}
+    if quantizer is not None:
+        from litert_torch.quantize.quant_config import QuantConfig
 
-            quantizer = pq.PT2EQuantizer().set_global(pq.get_symmetric_quantization_config(is_per_channel=True))
-            prepared = quantize_pt2e.prepare_pt2e(torch.export.export(model, (x,)).module(), quantizer)
-            calib = torch.as_tensor(np.asarray(calibration), dtype=torch.float32)
-            with torch.no_grad():
-                for i in range(len(calib)):  # batch 1: the exported graph is specialised to it
-                    prepared(calib[i : i + 1])
-            converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
-            edge = litert_torch.convert(converted, (x,), quant_config=QuantConfig(pt2e_quantizer=quantizer))
-        else:
-            edge = litert_torch.convert(model, (x,))
-        return _export_bytes(edge)
+        kwargs["quant_config"] = QuantConfig(pt2e_quantizer=quantizer)
+    try:
+        with _quiet():
+            return _export_bytes(litert_torch.convert(module, args, **kwargs))
+    except Exception as e:
+        text = str(e)
+        op = _NO_LOWERING.search(text)
+        if op is None:
+            raise
+        node = _EXECUTING.search(text)
+        layer = _layer_of(module, args, node.group(1) if node else "", op.group(1))
+        where = " (in the top-level forward)" if layer == "(top level)" else f" (layer {layer!r})" if layer else ""
+        raise ConfigError(f"litert-torch cannot convert op {op.group(1)}{where} to TFLite; replace that layer "
+                          "with supported ops or keep this model off the microcontroller") from None
+
+
+def _layer_of(module: nn.Module, args, node_name: str, op: str) -> str | None:
+    """The module path of the node the converter complained about: by name, else the first node
+    calling the same op (the converter's decompositions may rename it, e.g. svd -> _linalg_svd)."""
+    try:
+        graph = module.graph if isinstance(module, torch.fx.GraphModule) else \
+            torch.export.export(module, args).graph
+    except Exception:
+        return None
+    base = op.split(".")[1].strip("_") if "." in op else op
+    calls = [n for n in graph.nodes if n.op == "call_function"]
+    for n in [n for n in calls if n.name == node_name] + [n for n in calls if base in str(n.target)]:
+        stack = n.meta.get("nn_module_stack") or {}
+        return list(stack.values())[-1][0] if stack else "(top level)"
+    return None
+
+
+def _one_line(e: Exception) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"[:300]
 
 
 def _export_bytes(edge) -> bytes:

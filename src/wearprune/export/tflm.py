@@ -44,8 +44,41 @@ def _load(tflite: bytes, print_allocations: bool = False):
         except RuntimeError as e:
             failed = e
     if failed is not None:
-        raise ConfigError(f"TensorFlow Lite Micro cannot load this model: {_first_error(cap.text) or failed}")
+        message = _first_error(cap.text) or str(failed)
+        op = _NO_KERNEL.search(message)
+        if op:
+            layer = _layer_of_op(tflite, op.group(1))
+            raise ConfigError(f"TensorFlow Lite Micro has no kernel for op {op.group(1)}"
+                              f"{f' (from layer {layer!r})' if layer else ''}; replace that layer with supported "
+                              "ops (conv, dense, pooling, elementwise)")
+        raise ConfigError(f"TensorFlow Lite Micro cannot load this model: {message}")
     return interp, cap.text
+
+
+_NO_KERNEL = re.compile(r"Failed to get registration from op code (\w+)")
+_SCOPE = re.compile(r"(?:[\w.]*\.)?[A-Za-z0-9]+_(\w+)")  # "pkg.mod.Conv1d_conv2" -> "conv2"
+
+
+def _layer_of_op(tflite: bytes, op_name: str) -> str | None:
+    """The PyTorch module path litert-torch recorded in the output tensor name of the first ``op_name``.
+
+    litert-torch names tensors by module scope, "pkg.Block_layer1/torch...Conv1d_conv2;..."."""
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+        from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+        code = getattr(schema.BuiltinOperator, op_name)
+        model = runtime.convert_bytearray_to_object(bytearray(tflite))
+        graph = model.subgraphs[0]
+        for op in graph.operators:
+            c = model.operatorCodes[op.opcodeIndex]
+            if max(c.builtinCode, c.deprecatedBuiltinCode) == code and len(op.outputs):
+                scope = graph.tensors[op.outputs[0]].name.decode(errors="replace").split(";")[0]
+                parts = [m.group(1) for m in map(_SCOPE.fullmatch, scope.split("/")) if m]
+                return ".".join(parts) or None
+    except Exception:  # naming the layer is a courtesy; the op name alone is still the error
+        return None
+    return None
 
 
 class _CaptureFd2:

@@ -1,0 +1,29 @@
+"""Fallback int8 path: quantise an fp32 flatbuffer with ``ai-edge-quantizer`` (static int8 weights
+and activations, calibrated in its TFLite interpreter). Used for models torchao's pt2e flow cannot
+annotate; the result keeps float input/output with QUANTIZE/DEQUANTIZE at the edges."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wearprune.errors import ConfigError
+
+
+def quantize_flatbuffer(fp32_tflite: bytes, calibration: np.ndarray) -> bytes:
+    from ai_edge_litert import interpreter as litert
+    from ai_edge_quantizer import quantizer, recipe
+
+    from wearprune.export.tflite import _quiet
+
+    with _quiet():
+        signatures = litert.Interpreter(model_content=fp32_tflite).get_signature_list()
+        if len(signatures) != 1:
+            raise ConfigError(f"ai-edge-quantizer fallback expects one signature, the model has {len(signatures)}")
+        (key, sig), = signatures.items()
+        if len(sig["inputs"]) != 1:
+            raise ConfigError("the ai-edge-quantizer fallback calibrates single-input models only")
+        q = quantizer.Quantizer(bytearray(fp32_tflite), recipe.static_wi8_ai8())
+        windows = np.asarray(calibration, dtype=np.float32)
+        samples = [{sig["inputs"][0]: windows[i : i + 1]} for i in range(len(windows))]
+        result = q.quantize(q.calibrate({key: samples}, num_threads=1), enable_progress_report=False)
+    return bytes(result.quantized_model)
