@@ -54,7 +54,40 @@ def test_recurrent_model_exports_as_a_streaming_step_that_runs_in_tflm(tmp_path)
     assert fp32["streaming"] and fp32["max_abs_diff"] < 1e-3  # frame-by-frame in TFLM == the full window
     assert fp32["macro_f1"] == pytest.approx(result["pytorch"][1])
     assert fp32["step_arena_bytes"] < 32 * 1024 and fp32["step_ops"] < 60  # not ~1,000 unrolled ops
-    assert "skipped" in result["checks"]["int8"]
+    int8 = result["checks"]["int8"]  # calibrated on the (frame, state) pairs streaming meets
+    assert int8["streaming"] and int8["quantizer"] == "pt2e-ptq" and int8["max_abs_diff"] < 0.5
+    assert int8["tflite_bytes"] < fp32["tflite_bytes"]
+    assert {"model_frontend_int8.tflite", "model_step_int8.tflite"} <= set(result["files"])
+
+
+def test_causal_tcn_also_exports_a_per_sample_streaming_step(tmp_path):
+    path = tmp_path / "tcn"
+    wp.train(wp.load_dataset("basicmotions"), "tcn", path, config=wp.TrainConfig(epochs=1))
+    result = export_run(path, ("tflite",))
+    for dtype in ("fp32", "int8"):
+        step = result["checks"][dtype]["streaming_step"]
+        assert step["step_arena_bytes"] < 32 * 1024 and f"model_step_{dtype}.tflite" in result["files"]
+    assert result["checks"]["fp32"]["streaming_step"]["max_abs_diff"] < 1e-3  # sample by sample == the window
+
+
+def test_int8_that_diverges_is_refused_naming_the_layer(run, tmp_path):
+    """Channel 0 of the first block pushed to ~1e4x the others (and read 1e4x smaller by the next
+    conv): fp32 copes, but the one per-tensor int8 scale crushes the other channels."""
+    import torch
+    from torch import nn
+
+    from wearprune.runs import save_run
+
+    r = wp.load_run(run)
+    with torch.no_grad():
+        bn = [m for m in r.model.features[0] if isinstance(m, nn.BatchNorm1d)][0]
+        bn.weight[0], bn.bias[0] = bn.weight[0].abs() * 1e4 + 1e3, bn.bias[0].abs() * 1e4 + 1e3
+        r.model.features[2][0].weight[:, 0] /= 1e4
+    bad = save_run(tmp_path / "outlier", model=r.model, config=r.config, architecture=r.architecture, metrics={})
+    with pytest.raises(ConfigError, match=r"int8 model's macro_f1 .* precision is lost at layer 'features\.0"):
+        export_run(bad, int8_tolerance=0.0)
+    assert sorted(p.name for p in bad.iterdir()) == ["architecture.json", "config.json", "metrics.json",
+                                                      "model.safetensors"]
 
 
 def test_streaming_step_reproduces_the_window_in_pytorch():

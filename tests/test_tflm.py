@@ -75,3 +75,35 @@ def test_trained_batchnorm_is_folded_before_conversion(windows):
     assert "MUL" not in tflite_summary(tfl)["ops"]  # no BatchNorm left as MUL + ADD
     head, _ = arena_estimate(lower(model, x[:1]), int8=False)
     assert measure_arena(tfl).head == head
+
+
+def _device_outputs(model, windows, int8):
+    """The model in the form that runs on the device, run in TFLite Micro: the window graph, or the
+    streaming step (after a conv front end) for recurrent models."""
+    from wearprune.export.streaming import step_calibration, streaming_parts
+    from wearprune.export.tflm import run_tflm_streaming
+
+    x = torch.from_numpy(windows)
+    if not any(isinstance(m, torch.nn.RNNBase) for m in model.modules()):
+        return run_tflm(to_tflite(model, x[:1], int8=int8, calibration=windows), windows)
+    frontend, step, shapes = streaming_parts(model)
+    with torch.no_grad():
+        frame = frontend(x[:1])[:, 0]
+    states = tuple(torch.zeros(s) for s in shapes)
+    front = to_tflite(frontend, x[:1], int8=int8, calibration=windows)
+    calib = step_calibration(frontend, step, shapes, x) if int8 else None
+    return run_tflm_streaming(front, to_tflite(step, (frame, *states), int8=int8, calibration=calib), len(shapes),
+                              windows)
+
+
+@pytest.mark.parametrize("name", [m for m in wp.MODELS if "window" in wp.MODELS[m].layouts])
+def test_every_window_zoo_model_runs_in_tflm_dense_and_pruned_fp32_and_int8(name, windows):
+    torch.manual_seed(0)
+    dense = wp.build_model(name, SPEC).eval()
+    x = torch.from_numpy(windows)
+    pruned, _ = wp.prune(dense, x[:2], method="channel", ratio=0.5)
+    for model in (dense, pruned.eval()):
+        want = model(x).detach().numpy()
+        np.testing.assert_allclose(_device_outputs(model, windows, int8=False), want, atol=1e-4)
+        got = _device_outputs(model, windows, int8=True)
+        assert np.abs(got - want).max() < 0.15 * np.abs(want).max() + 1e-3, name  # int8 error, tolerance stated

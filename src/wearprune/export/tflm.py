@@ -56,7 +56,7 @@ def _load(tflite: bytes, print_allocations: bool = False):
 
 
 _NO_KERNEL = re.compile(r"Failed to get registration from op code (\w+)")
-_SCOPE = re.compile(r"(?:[\w.]*\.)?[A-Za-z0-9]+_(\w+)")  # "pkg.mod.Conv1d_conv2" -> "conv2"
+_SCOPE = re.compile(r"(?:[\w.]*\.)?_*[A-Za-z0-9]+_(\w+)")  # "pkg.mod.Conv1d_conv2" -> "conv2"
 
 
 def _layer_of_op(tflite: bytes, op_name: str) -> str | None:

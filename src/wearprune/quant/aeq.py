@@ -11,7 +11,8 @@ from wearprune.errors import ConfigError
 
 def quantize_flatbuffer(fp32_tflite: bytes, calibration: np.ndarray) -> bytes:
     from ai_edge_litert import interpreter as litert
-    from ai_edge_quantizer import quantizer, recipe
+    from ai_edge_quantizer import calibrator, quantizer, recipe
+    from ai_edge_quantizer.utils import qsv_utils
 
     from wearprune.export.tflite import _quiet
 
@@ -25,5 +26,9 @@ def quantize_flatbuffer(fp32_tflite: bytes, calibration: np.ndarray) -> bytes:
         q = quantizer.Quantizer(bytearray(fp32_tflite), recipe.static_wi8_ai8())
         windows = np.asarray(calibration, dtype=np.float32)
         samples = [{sig["inputs"][0]: windows[i : i + 1]} for i in range(len(windows))]
-        result = q.quantize(q.calibrate({key: samples}, num_threads=1), enable_progress_report=False)
+        # Its default moving-average min/max under-covers the extremes (outputs clipped by 50 % on
+        # BasicMotions); the full min/max over all windows is what pt2e's observers use too.
+        cal = calibrator.Calibrator(bytearray(fp32_tflite), num_threads=1, qsv_update_func=qsv_utils.min_max_update)
+        cal.calibrate({key: samples}, q._recipe_manager)
+        result = q.quantize(cal.get_model_qsvs(), enable_progress_report=False)
     return bytes(result.quantized_model)

@@ -3,7 +3,9 @@
 The converted pt2e graph keeps the fp32 graph's node names and adds a quantise/dequantise pair
 after every activation that becomes int8. Running both graphs on the same windows gives, at each of
 those points, the relative error int8 has accumulated so far; the layer where it grows most is
-where precision is lost (a wide activation range, an outlier channel).
+where precision is lost (a wide activation range, an outlier channel). The error is taken per
+channel (dim 1) and averaged, so channels crushed by one outlier channel's range are seen even
+though the outlier itself dominates the tensor's norm.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from torch import fx
 class LayerError:
     layer: str  # module path in the PyTorch model ("" when the op sits at the top level)
     node: str
-    relative_error: float  # ||int8 - fp32|| / ||fp32|| of this activation
+    relative_error: float  # mean over channels of ||int8 - fp32|| / ||fp32|| of this activation
     added: float  # relative_error minus the error at the previous int8 activation
 
 
@@ -54,25 +56,33 @@ def layer_errors(fp32_graph: fx.GraphModule, int8_graph: fx.GraphModule, inputs)
             dq = [u for u in n.users if "dequantize" in str(u.target)]
             if isinstance(source, fx.Node) and dq and source.op != "placeholder":
                 points.append((source, dq[0].name))
-    diff = {s.name: 0.0 for s, _ in points}
-    norm = {s.name: 0.0 for s, _ in points}
+    diff: dict[str, torch.Tensor] = {}
+    norm: dict[str, torch.Tensor] = {}
     for args in inputs:
         ref = _outputs(fp32_graph, args)
         got = _outputs(int8_graph, args)
         for source, dq in points:
-            if source.name in ref and dq in got and ref[source.name].shape == got[dq].shape:
-                diff[source.name] += float((got[dq] - ref[source.name]).pow(2).sum())
-                norm[source.name] += float(ref[source.name].pow(2).sum())
+            r = ref.get(source.name)
+            if r is not None and dq in got and r.shape == got[dq].shape and r.dim() >= 2:
+                dims = [d for d in range(r.dim()) if d != 1]
+                diff[source.name] = diff.get(source.name, 0) + (got[dq] - r).pow(2).sum(dims)
+                norm[source.name] = norm.get(source.name, 0) + r.pow(2).sum(dims)
     errors, previous = [], 0.0
     for source, _ in points:
-        if norm[source.name] == 0:
+        live = norm[source.name] > 0 if source.name in norm else None
+        if live is None or not bool(live.any()):
             continue
-        rel = (diff[source.name] / norm[source.name]) ** 0.5
+        rel = float((diff[source.name][live] / norm[source.name][live]).sqrt().mean())
         errors.append(LayerError(_module_path(source), source.name, rel, rel - previous))
         previous = rel
     return errors
 
 
+LOST = 0.5  # mean per-channel relative error at which an activation has lost its information
+
+
 def worst_layer(errors: list[LayerError]) -> LayerError | None:
-    """The activation where int8 adds the most error."""
-    return max(errors, key=lambda e: e.added, default=None)
+    """Where int8 loses precision: the first activation past ``LOST`` (later layers only inherit
+    its error), else the one that adds the most error."""
+    lost = [e for e in errors if e.relative_error > LOST]
+    return lost[0] if lost else max(errors, key=lambda e: e.added, default=None)
