@@ -363,6 +363,9 @@ def export_run(run: str | Path | Run, formats: tuple[str, ...] = EXPORT_FORMATS,
     files: dict[str, bytes] = {}
     checks: dict[str, dict] = {}
     recurrent = any(isinstance(m, torch.nn.RNNBase) for m in model.modules())
+    if recurrent and qat_epochs:
+        raise ConfigError("quantisation-aware training of a streaming step is not built; export recurrent "
+                          "models with post-training int8 (drop --qat-epochs)")
     dtypes = ["fp32"] + (["int8"] if int8 else [])
     calib = _calibration(prepared, 0, calib_windows)[0] if int8 else None
     with _progress(progress, f"export {run.path}", len(dtypes) + 1) as bar:
