@@ -199,6 +199,59 @@ def export(
     console.print("wrote " + ", ".join(str(run / f) for f in result["files"]))
 
 
+@app.command("fit")
+def fit_cmd(
+    run: Path = typer.Argument(..., help="trained run directory (the dense model)"),
+    device: str = typer.Option(..., "--device", help="device profile name or YAML file (see `wearprune devices`)"),
+    out: Path = typer.Option(None, "--out", help="winning run directory (default: <run>-fit-<device>)"),
+    max_latency_ms: float = typer.Option(None, "--max-latency-ms", help="latency limit per inference"),
+    max_energy_uj: float = typer.Option(None, "--max-energy-uj", help="energy limit per inference (uJ)"),
+    max_ram_kb: float = typer.Option(None, "--max-ram-kb", help="tensor arena limit (default: the device's SRAM)"),
+    max_flash_kb: float = typer.Option(None, "--max-flash-kb", help="flash limit (default: the device's flash)"),
+    max_drop: float = typer.Option(None, "--max-drop", help="validation macro-F1 points (or MAE units) it may lose"),
+    int8: bool = typer.Option(True, "--int8/--fp32", help="fit and export the full-integer int8 model"),
+    trials: int = typer.Option(24, "--trials", help="search trials (completed ones count when resuming)"),
+    trial_epochs: int = typer.Option(1, "--trial-epochs", help="fine-tuning epochs per candidate that fits"),
+    final_epochs: int = typer.Option(10, "--final-epochs", help="fine-tuning epochs of the winner (distilled)"),
+    workers: int = typer.Option(None, "--workers", help="parallel trial workers (default: up to 2 processes)"),
+    storage: str = typer.Option(None, "--storage", help="Optuna storage URL (default: sqlite file in the run)"),
+    ray: str = typer.Option(None, "--ray", help="run trials as Ray tasks: auto, local or a cluster ADDRESS"),
+    data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists"),
+):
+    """Find the most accurate pruned (int8) model within every limit of the device and yours; export it,
+    check it in TensorFlow Lite Micro and write the before/after report. A killed search resumes."""
+    from .autofit import fit
+    from .report.render import table_rows
+
+    out = out or run.with_name(f"{run.name}-fit-{Path(device).stem}")
+    result = fit(run, device, out, max_latency_ms=max_latency_ms, max_energy_uj=max_energy_uj, max_ram_kb=max_ram_kb,
+                 max_flash_kb=max_flash_kb, max_drop=max_drop, int8=int8, trials=trials, trial_epochs=trial_epochs,
+                 final_epochs=final_epochs, workers=workers, storage=storage, ray=ray, data_root=data_root,
+                 overwrite=overwrite, progress=True, log=console.print)
+    _print_fit(result, table_rows)
+
+
+def _print_fit(result, table_rows) -> None:
+    import json
+
+    report = json.loads((result.path / "report" / "report.json").read_text())
+    table = Table(title=f"fitted to {report['device']['title']} ({report['dtype']})",
+                  caption="metrics measured on the test subjects; arena and metric also measured in TensorFlow Lite "
+                          "Micro; latency/energy/battery estimated by the cost model")
+    table.add_column("")
+    for name in ("before (dense)", "after (fitted)"):
+        table.add_column(name, justify="right", overflow="fold")
+    for row in table_rows(report):
+        table.add_row(*row)
+    console.print(table)
+    w = result.winner
+    console.print(f"winner: trial {w['number']} ({w['importance']}), {len(result.candidates)} candidates searched in "
+                  f"{result.search_seconds:.0f} s; Pareto front (score vs energy): trials {result.pareto['energy_uj']}")
+    html = result.path / "report" / "report.html"
+    console.print(f"wrote {result.path} (model, .tflite, C array, fit.json) and {html}")
+
+
 @app.command()
 def devices():
     """List the device profiles: core, clock, memory, kernel library (add your own YAML with --device FILE)."""
@@ -260,25 +313,45 @@ def prune(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="folder for the demo's run directories"),
-    epochs: int = typer.Option(40, help="training epochs of the dense model"),
-    finetune: int = typer.Option(30, help="fine-tuning epochs of the pruned model"),
+    device: str = typer.Option("nrf52840", help="device to fit (see `wearprune devices`)"),
+    max_latency_ms: float = typer.Option(5.0, "--max-latency-ms", help="latency budget per inference on the device"),
+    epochs: int = typer.Option(None, help="training epochs of the dense model (default: 20 on HMP, 40 otherwise)"),
+    trials: int = typer.Option(12, help="search trials"),
+    data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
     overwrite: bool = typer.Option(True, help="replace the demo's runs if they exist"),
 ):
-    """Train, evaluate and prune a CNN on the embedded BasicMotions smartwatch data (no download)."""
-    from .pipeline import evaluate_run, prune_run
+    """The whole job on real data: train a baseline, fit it to a device in int8 within a latency budget,
+    export the .tflite and C array, check them in TensorFlow Lite Micro, write the HTML report."""
+    import shutil
+
+    from .autofit import fit
+    from .data.registry import is_present
+    from .pipeline import evaluate_run
     from .pipeline import train as train_run
+    from .report.render import table_rows
     from .train import TrainConfig
 
-    console.print("[bold]wearprune demo[/bold]: BasicMotions (real smartwatch accel+gyro, shipped in sktime)")
-    run = train_run("basicmotions", "cnn1d", out / "dense",
-                    config=TrainConfig(epochs=epochs, batch_size=16, patience=15), overwrite=overwrite, progress=True)
-    metrics = evaluate_run(run, progress=False)
-    _print_metrics(metrics, f"dense cnn1d on basicmotions -> {out / 'dense'}", per_class=True)
-    console.print("[bold]pruning[/bold] half of every layer's channels (Taylor importance), then fine-tuning "
-                  "with distillation from the dense model")
-    pruned = prune_run(run, out / "pruned", ratio=0.5, importance="taylor", finetune_epochs=finetune,
-                       overwrite=overwrite, progress=True)
-    _print_comparison(pruned.metrics, f"dense vs pruned -> {out / 'pruned'}")
+    hmp = is_present("hmp", data_root)
+    data = "hmp" if hmp else "basicmotions"
+    what = ("HMP ADL wrist accelerometer (real recordings, subject-wise split)" if hmp else
+            "BasicMotions smartwatch accel+gyro (real, shipped in sktime; set WEARPRUNE_DATA for HMP)")
+    console.print(f"[bold]wearprune demo[/bold]: {what} -> {device}, int8, <= {max_latency_ms:g} ms per inference")
+    console.print("[bold]1/3 train[/bold] the dense baseline (cnn1d)")
+    config = TrainConfig(epochs=epochs or (20 if hmp else 40), batch_size=64 if hmp else 16, patience=8 if hmp else 15)
+    run = train_run(data, "cnn1d", out / "dense", config=config, overwrite=overwrite, data_root=data_root,
+                    progress=True)
+    _print_metrics(evaluate_run(run, data_root=data_root, progress=False), f"dense cnn1d on {data} -> {out / 'dense'}")
+    console.print(f"[bold]2/3 fit[/bold]: layer sensitivity, then {trials} search trials over per-layer ratios and "
+                  "criteria, costed on the device; the winner fine-tuned with distillation")
+    if overwrite:  # a fresh demo: a new baseline, so an old search must not be resumed
+        (out / "dense" / "fit.db").unlink(missing_ok=True)
+        shutil.rmtree(out / "fitted", ignore_errors=True)
+    result = fit(out / "dense", device, out / "fitted", max_latency_ms=max_latency_ms, int8=True, trials=trials,
+                 trial_epochs=1, final_epochs=8, data_root=data_root, overwrite=overwrite, progress=True,
+                 log=console.print)
+    console.print("[bold]3/3 exported[/bold] .tflite (fp32, int8) and the C array; both run in TensorFlow Lite Micro "
+                  "on the whole test set")
+    _print_fit(result, table_rows)
 
 
 def _print_metrics(metrics: dict, title: str, per_class: bool = False) -> None:

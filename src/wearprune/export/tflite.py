@@ -31,6 +31,7 @@ def _quiet():
     from wearprune.export.tflm import _CaptureFd2  # the converter also logs from C++ to fd 2
 
     logging.getLogger("absl").setLevel(logging.ERROR)
+    logging.getLogger("torchao").setLevel(logging.ERROR)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(
         io.StringIO()
     ), _CaptureFd2():
@@ -90,15 +91,12 @@ _EXECUTING = re.compile(r"While executing %(\w+)")
 
 def _convert(module: nn.Module, args: tuple[torch.Tensor, ...], quantizer=None) -> bytes:
     """litert-torch conversion; an op it cannot lower is a one-line error naming the op and the layer."""
-    import litert_torch
-
-    kwargs = {}
-    if quantizer is not None:
-        from litert_torch.quantize.quant_config import QuantConfig
-
-        kwargs["quant_config"] = QuantConfig(pt2e_quantizer=quantizer)
     try:
-        with _quiet():
+        with _quiet():  # importing litert-torch / torchao logs warnings too
+            import litert_torch
+            from litert_torch.quantize.quant_config import QuantConfig
+
+            kwargs = {"quant_config": QuantConfig(pt2e_quantizer=quantizer)} if quantizer is not None else {}
             return _export_bytes(litert_torch.convert(module, args, **kwargs))
     except Exception as e:
         text = str(e)

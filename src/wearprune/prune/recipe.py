@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from .api import METHODS, prune
 
 _STEP_KEYS = {"method", "ratio", "importance"}
-_OPTION_KEYS = {"scope", "min_channels", "round_to", "protected", "n_m", "strict"}
+_OPTION_KEYS = {"scope", "min_channels", "round_to", "protected", "n_m", "strict", "ratios"}
 
 
 @dataclass

@@ -64,12 +64,17 @@ def prune_structured(
     task: str = "classification",
     seed: int = 0,
     strict: bool = False,
+    ratios: dict[str, float] | None = None,
 ) -> tuple[nn.Module, PruneSummary]:
     """Remove ``ratio`` of the prunable units (channels, neurons, RNN hidden units) physically.
 
-    Returns a new model; ``model`` is left untouched.
+    ``ratios`` ({group name: ratio}, local scope) overrides ``ratio`` per group: what a search over
+    per-layer amounts proposes. Returns a new model; ``model`` is left untouched.
     """
     _check(method, ratio, scope, min_channels, round_to)
+    for name, r in (ratios or {}).items():
+        if not 0 <= r < 1:
+            raise ConfigError(f"ratio for group {name!r} must be in [0, 1), got {r}")
     criterion = get_criterion(importance)
     if importance in NEEDS_CALIB and calib is None:
         raise ConfigError(f"importance {importance!r} needs calibration windows (calib=(X, y))")
@@ -80,8 +85,12 @@ def prune_structured(
     if method == "neuron":
         groups = [g for g in groups if all(isinstance(work.get_submodule(p), _NEURON_LAYERS) for p in g.producers)]
     ctx = ImportanceContext(work, graph, calib, task, seed)
+    unknown = set(ratios or {}) - {g.name for g in groups}
+    if unknown:
+        raise ConfigError(f"no prunable group named {', '.join(sorted(unknown))}; groups: "
+                          f"{', '.join(g.name for g in groups)}")
     scores = {g.name: np.asarray(criterion(g, ctx), dtype=np.float64) for g in groups}
-    removed = plan_removal(groups, scores, ratio, scope, min_channels, round_to)
+    removed = plan_removal(groups, scores, ratio, scope, min_channels, round_to, ratios)
     summary = PruneSummary(method, ratio, importance, scope,
                            params_before=count_params(model), macs_before=count_macs(model, example_inputs))
     remove_units(work, graph, {r for g in groups for r in removed.get(g.name, ())})
@@ -93,10 +102,11 @@ def prune_structured(
 
 
 def plan_removal(groups: list[Group], scores: dict[str, np.ndarray], ratio: float, scope: str,
-                 min_channels: int = 1, round_to: int = 1) -> dict[str, list[int]]:
+                 min_channels: int = 1, round_to: int = 1,
+                 ratios: dict[str, float] | None = None) -> dict[str, list[int]]:
     """Which unit roots to remove from each group, lowest scores first."""
-    if scope == "local":
-        keep = {g.name: g.size - int(round(ratio * g.size)) for g in groups}
+    if scope == "local" or ratios:
+        keep = {g.name: g.size - int(round((ratios or {}).get(g.name, ratio) * g.size)) for g in groups}
     else:
         keep = _global_keep(groups, scores, ratio, min_channels)
     removed = {}

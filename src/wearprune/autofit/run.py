@@ -1,0 +1,191 @@
+"""``fit``: the most accurate pruned (and, if asked, int8) model that meets a device's limits.
+
+1. Limits: the device's SRAM and flash, plus the user's latency, energy and accuracy-drop limits.
+2. Layer-wise sensitivity of the trained run (cached in it) seeds the search.
+3. The Optuna search over per-group ratios and criteria (``study``), resumable from its storage.
+4. The winner is pruned again, fine-tuned longer with distillation, exported and run in TensorFlow
+   Lite Micro; its measured arena must respect the RAM limit.
+5. The output run holds the model, ``fit.json`` (limits, every candidate, the Pareto front) and the
+   before/after report. It appears only when all of this succeeded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from wearprune.autofit.limits import LIMIT_WORDS, Limits, binding
+from wearprune.autofit.sensitivity import guided_ratios, layer_sensitivity
+from wearprune.autofit.study import (
+    MAX_RATIO,
+    Job,
+    completed,
+    cpu_workers,
+    default_storage,
+    open_study,
+    run_pool,
+    study_name,
+)
+from wearprune.errors import ConfigError
+from wearprune.io import atomic_directory, atomic_write_json
+
+
+@dataclass
+class FitResult:
+    path: Path
+    winner: dict
+    dense: dict
+    candidates: list[dict]
+    pareto: dict[str, list[int]]  # candidate numbers on the front: validation score vs energy, vs latency
+    measured: dict  # TensorFlow Lite Micro checks of the exported winner
+    search_seconds: float
+    limits: dict
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "path": str(self.path)}
+
+
+def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energy_uj: float | None = None,
+        max_ram_kb: float | None = None, max_flash_kb: float | None = None, max_drop: float | None = None,
+        int8: bool = True, trials: int = 24, trial_epochs: int = 1, final_epochs: int = 10, workers: int | None = None,
+        storage: str | None = None, ray: str | None = None, data_root: str | None = None, seed: int = 0,
+        overwrite: bool = False, progress: bool = False, log=print) -> FitResult:
+    """Fit the trained ``run`` to ``device`` within every limit; write the winning run to ``out``."""
+    from wearprune.autofit.sensitivity import score
+    from wearprune.devices import estimate_cost, load_device
+    from wearprune.pipeline import _calibration, prepare_from_config
+    from wearprune.prune import prune
+    from wearprune.runs import load_run
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ConfigError(f"{out} already exists; choose another --out or pass --overwrite")
+    if trials < 1 or trial_epochs < 0 or final_epochs < 0:
+        raise ConfigError("trials must be at least 1 and epochs not negative")
+    dense_run = load_run(run)
+    dev = load_device(device)
+    limits = Limits.for_device(dev, max_ram_kb=max_ram_kb, max_flash_kb=max_flash_kb, max_latency_ms=max_latency_ms,
+                               max_energy_uj=max_energy_uj, max_drop=max_drop)
+    prepared = prepare_from_config(dense_run.config, data_root)
+    calib = _calibration(prepared, seed, 256)
+    example = calib[0][:1]
+    dense_cost = estimate_cost(dense_run.model, example, dev, int8=int8)
+    dense_score = score(dense_run.model, prepared.val, prepared.target_scale)
+    dense = {"val_score": dense_score, "macs": dense_cost.macs, "arena_bytes": dense_cost.arena_bytes,
+             "flash_bytes": dense_cost.flash_bytes, "latency_ms": dense_cost.latency_ms,
+             "energy_uj": dense_cost.energy_uj, "excess": limits.excess(dense_cost)}
+    # The smallest model the search can reach: if even it breaks a hardware limit, no search helps.
+    from wearprune.autofit.sensitivity import groups_of
+
+    smallest, _ = prune(dense_run.model, example, ratio=0.0,
+                        ratios={g: MAX_RATIO for g in groups_of(dense_run.model, example)})
+    floor = limits.excess(estimate_cost(smallest, example, dev, int8=int8))
+    if any(v > 0 for v in floor.values()):
+        worst = binding(floor)
+        raise ConfigError(f"no pruned model can meet the limits on {dev.name}: {LIMIT_WORDS[worst]} binds even at "
+                          f"{MAX_RATIO:.0%} of every layer pruned ({_describe(worst, floor, limits)}); relax "
+                          f"that limit or pick a larger device")
+
+    started = time.perf_counter()
+    sens = layer_sensitivity(dense_run.model, example, prepared.val, prepared.target_scale, importance="l2",
+                             cache=Path(dense_run.path) / "sensitivity.json", task=prepared.dataset.task)
+    job = Job(run=str(dense_run.path), data_root=data_root, device=str(device), limits=limits.to_dict(),
+              int8=int8, storage=storage or default_storage(Path(dense_run.path)),
+              study=study_name(Path(dense_run.path), str(device), limits.to_dict(), int8), trials=trials,
+              trial_epochs=trial_epochs, seed=seed)
+    study = open_study(job)
+    done = len(completed(study))
+    if not study.get_trials(deepcopy=False):
+        for ratios in guided_ratios(sens) + [{g: r for g in sens["groups"]} for r in (0.5, 0.75)]:
+            study.enqueue_trial({"importance": "l2", **{f"ratio:{g}": r for g, r in ratios.items()}})
+    elif done:
+        log(f"resuming the search in {job.storage}: {done} of {trials} trials already done")
+    if done < trials:
+        poll = (lambda: log(f"  search: {len(completed(study))}/{trials} trials")) if progress else None
+        run_pool(job, workers or cpu_workers(), ray, poll)
+    search_seconds = time.perf_counter() - started
+    candidates = [{"number": t.number, **t.user_attrs} for t in completed(study)]
+    feasible = sorted((c for c in candidates if c.get("feasible")), key=lambda c: (-c["val_score"], c["energy_uj"]))
+    if not feasible:
+        closest = min(candidates, key=lambda c: max(c["excess"].values()))
+        worst = binding(closest["excess"])
+        raise ConfigError(f"no candidate met every limit in {len(candidates)} trials: {LIMIT_WORDS[worst]} binds; "
+                          f"closest: {_summary(closest)} ({_describe(worst, closest['excess'], limits)}); relax it, "
+                          "or run more --trials")
+    return _finish(dense_run, feasible, candidates, dense, limits, dev, out, int8=int8, final_epochs=final_epochs,
+                   data_root=data_root, overwrite=overwrite, progress=progress, search_seconds=search_seconds,
+                   sens=sens, log=log)
+
+
+def _finish(dense_run, feasible, candidates, dense, limits, dev, out, *, int8, final_epochs, data_root, overwrite,
+            progress, search_seconds, sens, log) -> FitResult:
+    """Fine-tune the best candidate for longer, export it, and check the measured arena; the next
+    candidate is tried when TensorFlow Lite Micro's own arena breaks the RAM limit."""
+    from wearprune.pipeline import export_run, prune_run
+    from wearprune.report import build_report, write_report
+    from wearprune.runs import Run, save_run
+
+    tried = []
+    for winner in feasible[:3]:
+        log(f"fine-tuning the winner (trial {winner['number']}: {_summary(winner)}) for {final_epochs} epochs")
+        recipe = {"steps": [{"method": "channel", "ratio": 0.0, "importance": winner["importance"],
+                             "ratios": winner["ratios"]}]}
+        final = prune_run(dense_run, None, recipe=recipe, finetune_epochs=final_epochs, data_root=data_root,
+                          progress=progress)
+        final.config["fit"] = {"device": dev.name, "limits": limits.to_dict(), "trial": winner["number"],
+                               "int8": int8}
+        try:
+            with atomic_directory(out, overwrite=overwrite) as stage:
+                save_run(stage, model=final.model, config=final.config, architecture=final.architecture,
+                         metrics=final.metrics, overwrite=True)
+                result = export_run(stage, ("tflite", "c"), int8=int8, data_root=data_root, progress=progress)
+                measured = result["checks"]["int8" if int8 else "fp32"]
+                if measured["arena_bytes"] > limits.max_ram_kb * 1024:
+                    tried.append(winner["number"])
+                    log(f"  measured arena {measured['arena_bytes'] / 1024:.1f} KB breaks the RAM limit "
+                        f"({limits.max_ram_kb:g} KB); trying the next candidate")
+                    raise _ArenaTooBig
+                pareto = {cost: pareto_front(candidates, cost) for cost in ("energy_uj", "latency_ms")}
+                fit_record = FitResult(path=out, winner=winner, dense=dense, candidates=candidates, pareto=pareto,
+                                       measured=result["checks"], search_seconds=search_seconds,
+                                       limits=limits.to_dict())
+                atomic_write_json(stage / "fit.json", {**fit_record.to_dict(), "sensitivity": sens})
+                staged = Run(path=out, config=final.config, architecture=final.architecture, model=final.model,
+                             metrics={**final.metrics, "tflm": result["checks"]})
+                report = build_report([dense_run, staged], dev.name, baseline=dense_run, int8=int8)
+                write_report(report, stage / "report")
+        except _ArenaTooBig:
+            continue  # nothing was written: the staged directory is removed
+        return fit_record
+    raise ConfigError(f"the measured TensorFlow Lite Micro arena broke the {limits.max_ram_kb:g} KB RAM limit for "
+                      f"the best {len(tried)} candidates (trials {tried}); lower --max-ram-kb a little so the "
+                      "estimate leaves room")
+
+
+class _ArenaTooBig(Exception):
+    pass
+
+
+def pareto_front(candidates: list[dict], cost: str = "energy_uj") -> list[int]:
+    """Numbers of the candidates no other beats on both validation score (higher) and ``cost`` (lower)."""
+    front = []
+    for c in candidates:
+        dominated = any(o["val_score"] >= c["val_score"] and o[cost] <= c[cost]
+                        and (o["val_score"] > c["val_score"] or o[cost] < c[cost]) for o in candidates)
+        if not dominated:
+            front.append(c["number"])
+    return sorted(front)
+
+
+def _summary(c: dict) -> str:
+    return (f"{c['importance']}, {c['macs']:,} MACs, arena {c['arena_bytes'] / 1024:.1f} KB, "
+            f"{c['latency_ms']:.2f} ms, {c['energy_uj']:.1f} uJ, val {c['val_score']:.3f}")
+
+
+def _describe(limit: str, excess: dict, limits: Limits) -> str:
+    over = excess[limit]
+    bound = {"ram": f"{limits.max_ram_kb:g} KB", "flash": f"{limits.max_flash_kb:g} KB",
+             "latency": f"{limits.max_latency_ms} ms", "energy": f"{limits.max_energy_uj} uJ",
+             "accuracy": f"{limits.max_drop} points"}[limit]
+    return f"{over:+.0%} over the {bound} limit"

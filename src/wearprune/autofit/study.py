@@ -1,0 +1,207 @@
+"""The budget-driven search: an Optuna study over per-group pruning ratios and the importance
+criterion, with the device limits as constraints (TPE's constrained mode).
+
+Each trial prunes the model, costs it with the cost model, and — only when it meets the memory,
+latency and energy limits — fine-tunes it briefly (distilled from the dense model) and scores it on
+validation. The study lives in Optuna storage (SQLite in the run by default), so a killed search
+resumes where it stopped and several processes, Ray tasks or machines can share one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from wearprune.errors import ConfigError
+
+IMPORTANCES = ("l2", "taylor", "fpgm")
+STEP = 0.125
+MAX_RATIO = 0.875
+HEARTBEAT_S = 5  # a worker killed mid-trial leaves it RUNNING; after the grace period it is failed and retried
+GRACE_S = 20
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs, as plain data (it crosses process and Ray boundaries)."""
+
+    run: str
+    data_root: str | None
+    device: str
+    limits: dict
+    int8: bool
+    storage: str
+    study: str
+    trials: int
+    trial_epochs: int
+    seed: int
+
+
+def study_name(run: Path, device: str, limits: dict, int8: bool) -> str:
+    """Same run, device and limits → the same study, so re-running the command resumes it."""
+    digest = hashlib.sha1(json.dumps([str(run.resolve()), device, limits, int8], sort_keys=True).encode()).hexdigest()
+    return f"fit-{Path(device).stem}-{digest[:10]}"
+
+
+def default_storage(run: Path) -> str:
+    return f"sqlite:///{(run / 'fit.db').resolve()}"
+
+
+def storage(url: str):
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    try:
+        return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+    except (optuna.exceptions.OptunaError, Exception) as e:  # SQLAlchemy raises its own error types
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"cannot open the search storage {url!r}: {first[:200]}; give a reachable "
+                          "SQLAlchemy URL (sqlite:///path.db, postgresql://...)") from None
+
+
+def sampler(seed: int):
+    """TPE in its constrained mode: each trial's limit excesses are set with ``trial.set_constraint``."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=6)
+
+
+def open_study(job: Job, seed_offset: int = 0):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(study_name=job.study, storage=storage(job.storage), direction="maximize",
+                               sampler=sampler(job.seed + seed_offset), load_if_exists=True)
+
+
+def completed(study) -> list:
+    from optuna.trial import TrialState
+
+    return [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+
+
+def run_trials(job: Job, worker: int = 0) -> int:
+    """A worker: run trials of ``job.study`` until it holds ``job.trials`` completed ones."""
+    import torch
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    torch.set_num_threads(1)  # one core per worker; the pool is the parallelism
+    context = _Context(job)
+    study = open_study(job, seed_offset=worker + 1)
+    if len(completed(study)) >= job.trials:
+        return 0
+    study.optimize(context.objective, callbacks=[MaxTrialsCallback(job.trials, states=(TrialState.COMPLETE,))],
+                   gc_after_trial=True)
+    return len(completed(study))
+
+
+class _Context:
+    """The run, its data and the device, loaded once per worker."""
+
+    def __init__(self, job: Job):
+        from wearprune.autofit.limits import Limits
+        from wearprune.autofit.sensitivity import groups_of, score
+        from wearprune.devices import load_device
+        from wearprune.pipeline import _calibration, prepare_from_config
+        from wearprune.runs import load_run
+
+        self.job = job
+        self.run = load_run(job.run)
+        self.prepared = prepare_from_config(self.run.config, job.data_root)
+        self.device = load_device(job.device)
+        self.limits = Limits(**job.limits)
+        self.calib = _calibration(self.prepared, job.seed, 256)
+        self.example = self.calib[0][:1]
+        self.groups = list(groups_of(self.run.model, self.example))
+        self.dense = score(self.run.model, self.prepared.val, self.prepared.target_scale)
+        self.points = 100.0 if self.prepared.dataset.task == "classification" else 1.0
+
+    def objective(self, trial) -> float:
+        importance = trial.suggest_categorical("importance", IMPORTANCES)
+        ratios = {g: trial.suggest_float(f"ratio:{g}", 0.0, MAX_RATIO, step=STEP) for g in self.groups}
+        record = evaluate_candidate(self, ratios, importance, self.job.trial_epochs)
+        for key, value in record.items():
+            trial.set_user_attr(key, value)
+        for limit, excess in record["excess"].items():
+            trial.set_constraint(limit, excess)  # ≤ 0 where the limit is met
+        return record["val_score"]
+
+
+def evaluate_candidate(ctx, ratios: dict[str, float], importance: str, epochs: int) -> dict:
+    """Prune, cost, and (when within the hardware limits) fine-tune and score one candidate."""
+    from wearprune.autofit.sensitivity import score
+    from wearprune.devices import estimate_cost
+    from wearprune.prune import prune
+    from wearprune.train import TrainConfig, fit
+
+    prep = ctx.prepared
+    pruned, summary = prune(ctx.run.model, ctx.example, ratio=0.0, ratios=ratios, importance=importance,
+                            calib=ctx.calib, task=prep.dataset.task)
+    cost = estimate_cost(pruned, ctx.example, ctx.device, int8=ctx.job.int8)
+    hardware = ctx.limits.excess(cost)
+    tuned = all(v <= 0 for v in hardware.values()) and epochs > 0
+    if tuned:  # only candidates that fit the chip are worth training time
+        train_cfg = ctx.run.config["train"]
+        cfg = TrainConfig(epochs=epochs, batch_size=train_cfg["batch_size"], lr=1e-3, patience=epochs,
+                          seed=ctx.job.seed, class_weighted=train_cfg.get("class_weighted", True))
+        fit(pruned, prep.train, prep.val, cfg, teacher=ctx.run.model, target_scale=prep.target_scale)
+    value = score(pruned, prep.val, prep.target_scale)
+    drop = (ctx.dense - value) * ctx.points  # F1 points, or MAE units
+    excess = ctx.limits.excess(cost, drop)
+    return {"val_score": value, "drop": drop, "tuned": tuned, "ratios": ratios, "importance": importance,
+            "macs": summary["macs_after"], "params": summary["params_after"], "arena_bytes": cost.arena_bytes,
+            "flash_bytes": cost.flash_bytes, "latency_ms": cost.latency_ms, "energy_uj": cost.energy_uj,
+            "excess": excess, "constraints": list(excess.values()), "feasible": all(v <= 0 for v in excess.values())}
+
+
+def run_pool(job: Job, workers: int, ray_address: str | None, on_poll=None) -> None:
+    """Run the workers: a local process pool, or Ray tasks (``ray_address``: "auto", "local" or an address)."""
+    if ray_address:
+        return _run_ray(job, workers, ray_address, on_poll)
+    if workers <= 1:
+        run_trials(job)
+        return None
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, wait
+
+    # spawn: forked children would inherit torch's thread pools and the parent's open SQLite handle
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(run_trials, job, w) for w in range(workers)]
+        while wait(futures, timeout=2).not_done:
+            if on_poll:
+                on_poll()
+        for f in futures:
+            f.result()  # a worker's error surfaces here
+    return None
+
+
+def _run_ray(job: Job, workers: int, address: str, on_poll) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--ray needs the Ray extra: pip install 'wearprune[ray]'") from None
+    if not ray.is_initialized():
+        try:
+            if address == "local":
+                ray.init(num_cpus=max(workers, 1), include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(address=address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise ConfigError(f"cannot connect to Ray at {address!r}: {str(e).splitlines()[0][:200]}; start one "
+                              "with `ray start --head` or use --ray local") from None
+    task = ray.remote(num_cpus=1)(run_trials)
+    pending = [task.remote(job, w) for w in range(max(workers, 1))]
+    while pending:
+        _, pending = ray.wait(pending, timeout=2)
+        if on_poll:
+            on_poll()
+    return None
+
+
+def cpu_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
