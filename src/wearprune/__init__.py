@@ -8,10 +8,12 @@ Public API (everything else may change)::
     metrics = wp.evaluate("runs/hmp")                 # test metrics, size, MACs, latency
     cost = wp.estimate_cost(model, x[:1], "nrf52840")  # flash, peak RAM, latency, energy, battery
     wp.write_report(wp.build_report(["runs/hmp", "runs/hmp-pruned"], "nrf52840"), "report/")
+    result = wp.fit("runs/hmp", "nrf52840", "runs/hmp-fit", max_latency_ms=5)  # best model within the limits
 """
 
 __version__ = "0.1.0"
 
+from .autofit import fit  # noqa: E402
 from .data import DATASETS, WearableDataset, load_dataset  # noqa: E402
 from .data.split import subject_split  # noqa: E402
 from .devices import estimate_cost, list_devices, load_device  # noqa: E402
@@ -27,6 +29,6 @@ from .train import TrainConfig  # noqa: E402
 
 __all__ = [
     "DATASETS", "MODELS", "ConfigError", "DataError", "Run", "TrainConfig", "WearableDataset", "WearpruneError",
-    "build_model", "build_report", "count_macs", "count_params", "estimate_cost", "evaluate", "list_devices",
+    "build_model", "build_report", "count_macs", "count_params", "estimate_cost", "evaluate", "fit", "list_devices",
     "load_dataset", "load_device", "load_run", "profile_model", "prune", "subject_split", "train", "write_report",
 ]

@@ -1,0 +1,160 @@
+"""`wearprune fit`: the most accurate pruned int8 model within a device's limits, found by a search
+that resumes after a kill (SQLite storage), runs in a process pool or on a local Ray, and ends with
+the winner exported and measured in TensorFlow Lite Micro."""
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import wearprune as wp
+from wearprune.autofit import Limits, fit, pareto_front
+from wearprune.autofit.sensitivity import guided_ratios
+from wearprune.devices import load_device
+from wearprune.errors import ConfigError
+
+from .test_cli import assert_clean_error, wearprune
+
+QUICK = {"trial_epochs": 1, "final_epochs": 1, "workers": 1}
+
+
+@pytest.fixture(scope="module")
+def dense(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fit") / "dense"
+    wp.train(wp.load_dataset("basicmotions"), "cnn1d", path, config=wp.TrainConfig(epochs=3, batch_size=16))
+    return path
+
+
+@pytest.fixture
+def run(dense, tmp_path):
+    """A private copy: the search's storage and the sensitivity cache live in the run."""
+    copy = tmp_path / "dense"
+    shutil.copytree(dense, copy)
+    return copy
+
+
+def _latency(run) -> float:
+    r = wp.load_run(run)
+    return wp.estimate_cost(r.model, torch.zeros(1, *r.architecture["spec"]["input_shape"]), "nrf52840").latency_ms
+
+
+def test_fit_meets_every_limit_and_measures_the_winner_in_tflm(run, tmp_path):
+    limit = _latency(run) / 3
+    out = tmp_path / "fitted"
+    result = fit(run, "nrf52840", out, max_latency_ms=limit, trials=6, **QUICK, log=lambda *_: None)
+    w = result.winner
+    assert w["feasible"] and w["latency_ms"] <= limit and w["macs"] < result.dense["macs"] / 2
+    assert result.measured["int8"]["arena_bytes"] <= load_device("nrf52840").sram_kb * 1024  # measured, not estimated
+    assert {"model_int8.tflite", "model_data.h", "fit.json", "report"} <= {p.name for p in out.iterdir()}
+    stored = json.loads((out / "fit.json").read_text())
+    assert len(stored["candidates"]) >= 6 and w["number"] in [c["number"] for c in stored["candidates"]]
+    assert stored["pareto"]["energy_uj"] and (out / "report" / "report.html").stat().st_size > 10_000
+    assert (run / "sensitivity.json").exists() and (run / "fit.db").exists()  # cached / resumable in the run
+    # every candidate's limits were judged by the cost model; infeasible ones were never fine-tuned
+    assert all(not c["tuned"] for c in stored["candidates"] if c["latency_ms"] > limit)
+
+
+def test_impossible_limits_say_which_limit_binds_and_write_nothing(run, tmp_path):
+    with pytest.raises(ConfigError, match=r"latency binds even at 88% of every layer pruned"):
+        fit(run, "nrf52840", tmp_path / "never", max_latency_ms=0.01, trials=2, **QUICK)
+    assert not (tmp_path / "never").exists()
+    with pytest.raises(ConfigError, match="more than nrf52840 has"):
+        fit(run, "nrf52840", tmp_path / "never", max_ram_kb=10_000, trials=2, **QUICK)
+
+
+def test_unreachable_storage_is_one_clear_error(run, tmp_path):
+    with pytest.raises(ConfigError, match="cannot open the search storage"):
+        fit(run, "nrf52840", tmp_path / "x", storage="sqlite:////nonexistent/dir/fit.db", trials=2, **QUICK)
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_errors_unknown_device_and_untrained_run(run, tmp_path):
+    assert_clean_error(wearprune("fit", str(run), "--device", "nrf99999", "--out", str(tmp_path / "o")),
+                       "unknown device")
+    (tmp_path / "empty").mkdir()
+    assert_clean_error(wearprune("fit", str(tmp_path / "empty"), "--device", "nrf52840"), "not a complete run")
+    assert not (tmp_path / "o").exists()
+
+
+def _complete_trials(db) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db) as con:
+            return con.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.Error:  # tables not created yet
+        return 0
+
+
+def test_a_killed_search_resumes_where_it_stopped(run, tmp_path):
+    out = tmp_path / "fitted"
+    args = [sys.executable, "-m", "wearprune.cli", "fit", str(run), "--device", "nrf52840", "--out", str(out),
+            "--max-latency-ms", f"{_latency(run) / 3:.3f}", "--trials", "8", "--workers", "1", "--trial-epochs", "1",
+            "--final-epochs", "1"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    db, deadline = run / "fit.db", time.time() + 300
+    while _complete_trials(db) < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _complete_trials(db)
+    assert 3 <= before < 8 and not out.exists()  # killed mid-search: nothing half-written
+    with sqlite3.connect(db) as con:
+        kept = con.execute("select number from trials where state = 'COMPLETE' order by number").fetchall()
+    res = subprocess.run(args, capture_output=True, text=True, timeout=600, env=dict(os.environ, COLUMNS="200"))
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert f"{before} of 8 trials already done" in " ".join(res.stdout.split())
+    with sqlite3.connect(db) as con:
+        after = con.execute("select number from trials where state = 'COMPLETE' order by number").fetchall()
+    assert len(after) >= 8 and set(kept) <= set(after)  # the earlier trials were kept, not redone
+    assert (out / "fit.json").exists()
+
+
+def test_trials_run_as_tasks_on_a_local_ray(run, tmp_path):
+    ray = pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'wearprune[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        result = fit(run, "nrf52840", tmp_path / "fitted", max_latency_ms=_latency(run) / 2, trials=4, ray="auto",
+                     trial_epochs=1, final_epochs=1, workers=2, log=lambda *_: None)
+    finally:
+        ray.shutdown()
+    assert len(result.candidates) >= 4 and result.winner["feasible"]
+
+
+def test_limits_default_to_the_device_memory():
+    dev = load_device("nrf52840")
+    limits = Limits.for_device(dev, max_latency_ms=20)
+    assert (limits.max_ram_kb, limits.max_flash_kb, limits.max_latency_ms) == (dev.sram_kb, dev.flash_kb, 20)
+    with pytest.raises(ConfigError, match="must be positive"):
+        Limits.for_device(dev, max_energy_uj=0)
+
+
+def test_pareto_front_keeps_only_undominated_candidates():
+    cands = [{"number": 0, "val_score": 0.9, "energy_uj": 10}, {"number": 1, "val_score": 0.8, "energy_uj": 5},
+             {"number": 2, "val_score": 0.7, "energy_uj": 8}, {"number": 3, "val_score": 0.9, "energy_uj": 12}]
+    assert pareto_front(cands) == [0, 1]
+
+
+def test_sensitivity_guides_each_group_as_far_as_it_tolerates():
+    sens = {"dense": 0.8, "groups": {"a": {"0.25": {"score": 0.8}, "0.5": {"score": 0.79}, "0.75": {"score": 0.5}},
+                                     "b": {"0.25": {"score": 0.6}, "0.5": {"score": 0.5}, "0.75": {"score": 0.4}}}}
+    first = guided_ratios(sens, levels=(0.02,))[0]
+    assert first == {"a": 0.5, "b": 0.0}
+
+
+def test_per_group_ratios_prune_only_the_named_groups():
+    ds = wp.load_dataset("basicmotions")
+    model = wp.build_model("cnn1d", ds.spec()).eval()
+    x = torch.from_numpy(ds.X[:2])
+    _, summary = wp.prune(model, x, ratio=0.0, ratios={"features.2.0": 0.5})
+    widths = {layer["group"]: (layer["before"], layer["after"]) for layer in summary["layers"]}
+    assert widths["features.2.0"] == (32, 16) and widths["features.0.0"] == (16, 16)
+    with pytest.raises(ConfigError, match="no prunable group named nope"):
+        wp.prune(model, x, ratios={"nope": 0.5})
