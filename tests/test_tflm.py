@@ -107,3 +107,22 @@ def test_every_window_zoo_model_runs_in_tflm_dense_and_pruned_fp32_and_int8(name
         np.testing.assert_allclose(_device_outputs(model, windows, int8=False), want, atol=1e-4)
         got = _device_outputs(model, windows, int8=True)
         assert np.abs(got - want).max() < 0.15 * np.abs(want).max() + 1e-3, name  # int8 error, tolerance stated
+
+
+def test_bidirectional_sequence_model_runs_in_tflm_unrolled_per_gate():
+    """litert-torch's own GRU conversion concatenates every step and trips TFLite Micro's input limit;
+    the per-gate unrolled form (each direction only up to the centre epoch) runs, dense and pruned."""
+    from wearprune.export.streaming import device_form
+
+    spec = {"layout": "sequence", "task": "classification", "input_shape": [21, 5], "n_outputs": 5}
+    seqs = np.random.default_rng(1).standard_normal((16, 21, 5)).astype(np.float32)
+    torch.manual_seed(0)
+    dense = wp.build_model("sleep_seq", spec).eval()
+    pruned, _ = wp.prune(dense, torch.from_numpy(seqs[:2]), method="channel", ratio=0.5)
+    for model in (dense, pruned.eval()):
+        form = device_form(model)
+        assert form is not model
+        want = model(torch.from_numpy(seqs)).detach().numpy()
+        np.testing.assert_allclose(run_tflm(to_tflite(form, torch.from_numpy(seqs[:1])), seqs), want, atol=1e-4)
+        int8 = to_tflite(form, torch.from_numpy(seqs[:1]), int8=True, calibration=seqs)
+        assert np.abs(run_tflm(int8, seqs) - want).max() < 0.15 * np.abs(want).max() + 1e-3

@@ -362,7 +362,10 @@ def export_run(run: str | Path | Run, formats: tuple[str, ...] = EXPORT_FORMATS,
     reference = predict(model, test.X)
     files: dict[str, bytes] = {}
     checks: dict[str, dict] = {}
-    recurrent = any(isinstance(m, torch.nn.RNNBase) for m in model.modules())
+    from .export.streaming import device_form
+
+    form = device_form(model)  # a bidirectional sequence model is unrolled per gate instead of streamed
+    recurrent = form is model and any(isinstance(m, torch.nn.RNNBase) for m in model.modules())
     if recurrent and qat_epochs:
         raise ConfigError("quantisation-aware training of a streaming step is not built; export recurrent "
                           "models with post-training int8 (drop --qat-epochs)")
@@ -373,7 +376,7 @@ def export_run(run: str | Path | Run, formats: tuple[str, ...] = EXPORT_FORMATS,
             if recurrent:
                 outputs, check, made, graph = _streaming_tflite(model, x1, test.X, dtype, calib)
             else:
-                outputs, check, made, graph = _window_tflite(model, x1, test.X, dtype, calib, prepared,
+                outputs, check, made, graph = _window_tflite(form, x1, test.X, dtype, calib, prepared,
                                                              qat_epochs, quantizer)
             diff = float(np.abs(outputs - reference).max())
             if dtype == "fp32" and diff > FP32_TOLERANCE:
@@ -384,7 +387,7 @@ def export_run(run: str | Path | Run, formats: tuple[str, ...] = EXPORT_FORMATS,
             checks[dtype] = {**check, "max_abs_diff": diff, key: value, "test_windows": len(test.X),
                              **({"accuracy": metrics["accuracy"]} if "accuracy" in metrics else {})}
             if dtype == "int8":
-                _check_int8(checks["fp32"], checks["int8"], key, int8_tolerance, graph, model, calib)
+                _check_int8(checks["fp32"], checks["int8"], key, int8_tolerance, graph, calib)
             files.update(made)
             bar.epoch({})
         if "onnx" in formats:
@@ -495,7 +498,7 @@ def _streaming_tflite(model, x1: torch.Tensor, windows: np.ndarray, dtype: str, 
     return outputs, record, made, graph
 
 
-def _check_int8(fp32: dict, int8: dict, key: str, tolerance: float, graph, model, calib) -> None:
+def _check_int8(fp32: dict, int8: dict, key: str, tolerance: float, graph, calib) -> None:
     """Refuse an int8 model that lost more than ``tolerance`` (relative) of the fp32 metric in
     TFLite Micro, naming the layer where the int8 activations part from fp32."""
     before, after = fp32[key], int8[key]
@@ -509,7 +512,7 @@ def _check_int8(fp32: dict, int8: dict, key: str, tolerance: float, graph, model
         from .quant.pt2e import fp32_graph
 
         inputs = [graph.examples] if len(graph.examples) > 1 else calib[:32]
-        worst = worst_layer(layer_errors(fp32_graph(graph, model), graph.module, inputs))
+        worst = worst_layer(layer_errors(fp32_graph(graph), graph.module, inputs))
         if worst is not None:
             where = (f"; precision is lost at layer {worst.layer or worst.node!r} (its int8 output is off by "
                      f"{worst.relative_error:.0%}, {worst.added:+.0%} over the layer before)")

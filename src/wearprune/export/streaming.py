@@ -24,9 +24,10 @@ class _Frontend(nn.Module):
         return self.features(x).transpose(1, 2)
 
 
-def _gate_linears(rnn: nn.RNNBase, layer: int, gates: int) -> tuple[nn.ModuleList, nn.ModuleList]:
-    w_ih, w_hh = getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"weight_hh_l{layer}")
-    b_ih, b_hh = getattr(rnn, f"bias_ih_l{layer}"), getattr(rnn, f"bias_hh_l{layer}")
+def _gate_linears(rnn: nn.RNNBase, layer: int, gates: int, suffix: str = "") -> tuple[nn.ModuleList, nn.ModuleList]:
+    """One Linear per gate for input and hidden state (``suffix`` "_reverse": the backward direction)."""
+    w_ih, w_hh = getattr(rnn, f"weight_ih_l{layer}{suffix}"), getattr(rnn, f"weight_hh_l{layer}{suffix}")
+    b_ih, b_hh = getattr(rnn, f"bias_ih_l{layer}{suffix}"), getattr(rnn, f"bias_hh_l{layer}{suffix}")
     hidden = rnn.hidden_size
     ins, hs = nn.ModuleList(), nn.ModuleList()
     for g in range(gates):
@@ -63,13 +64,16 @@ class GRUStep(_RNNStep):
     def forward(self, frame, *states):
         x, new = frame, []
         for layer, h in zip(self.layers, states):
-            gx, gh = layer["x"], layer["h"]
-            r = torch.sigmoid(gx[0](x) + gh[0](h))
-            z = torch.sigmoid(gx[1](x) + gh[1](h))
-            n = torch.tanh(gx[2](x) + r * gh[2](h))
-            x = n + z * (h - n)  # = (1 - z) * n + z * h
+            x = _gru_cell(layer["x"], layer["h"], x, h)
             new.append(x)
         return (self.head(x), *new)
+
+
+def _gru_cell(gx, gh, x, h):
+    r = torch.sigmoid(gx[0](x) + gh[0](h))
+    z = torch.sigmoid(gx[1](x) + gh[1](h))
+    n = torch.tanh(gx[2](x) + r * gh[2](h))
+    return n + z * (h - n)  # = (1 - z) * n + z * h
 
 
 class LSTMStep(_RNNStep):
@@ -90,6 +94,42 @@ class LSTMStep(_RNNStep):
             x = o * torch.tanh(c)
             new += [x, c]
         return (self.head(x), *new)
+
+
+class CentreBiGRU(nn.Module):
+    """``EpochSequenceNet`` (per-epoch encoder, bidirectional GRU, the centre epoch's stage) as a
+    graph TFLite Micro can run: the GRU unrolled with one Linear per gate, each direction only as
+    far as the centre epoch (forward 0..c, backward S-1..c). litert-torch's own unrolled GRU
+    concatenates every step's output and trips TFLite Micro's CONCATENATION input limit."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        rnn = model.rnn
+        self.encoder, self.classifier, self.centre = model.encoder, model.classifier, model.centre
+        self.hidden = rnn.hidden_size
+        fx, fh = _gate_linears(rnn, 0, 3)
+        bx, bh = _gate_linears(rnn, 0, 3, "_reverse")
+        self.fwd = nn.ModuleDict({"x": fx, "h": fh})
+        self.bwd = nn.ModuleDict({"x": bx, "h": bh})
+
+    def forward(self, x):
+        e = self.encoder(x)
+        h = torch.zeros(x.shape[0], self.hidden)
+        for t in range(self.centre + 1):
+            h = _gru_cell(self.fwd["x"], self.fwd["h"], e[:, t], h)
+        b = torch.zeros(x.shape[0], self.hidden)
+        for t in range(e.shape[1] - 1, self.centre - 1, -1):
+            b = _gru_cell(self.bwd["x"], self.bwd["h"], e[:, t], b)
+        return self.classifier(torch.cat([h, b], dim=1))
+
+
+def device_form(model: nn.Module) -> nn.Module:
+    """The graph to convert for a whole-window model: ``model`` itself, or its unrolled form where
+    TFLite Micro cannot run litert-torch's conversion of it (the bidirectional sequence model)."""
+    rnn = getattr(model, "rnn", None)
+    if isinstance(rnn, nn.GRU) and rnn.bidirectional and rnn.num_layers == 1 and hasattr(model, "centre"):
+        return CentreBiGRU(model).eval()
+    return model
 
 
 def streaming_parts(model: nn.Module) -> tuple[nn.Module, nn.Module, list[torch.Size]]:

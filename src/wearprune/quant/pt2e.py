@@ -30,6 +30,7 @@ class Int8Graph:
     quantizer: object
     examples: tuple[torch.Tensor, ...]
     method: str  # "ptq" or "qat"
+    source: nn.Module  # the fp32 model (BatchNorm folded) it was quantised from
 
     def __call__(self, *args):
         return self.module(*args)
@@ -78,7 +79,7 @@ def ptq(model: nn.Module, example, calibration: np.ndarray | Sequence[tuple]) ->
     with torch.no_grad():
         for args in inputs:  # batch 1: the exported graph is specialised to it
             prepared(*args)
-    return Int8Graph(quantize_pt2e.convert_pt2e(prepared, fold_quantize=False), quantizer, examples, "ptq")
+    return Int8Graph(quantize_pt2e.convert_pt2e(prepared, fold_quantize=False), quantizer, examples, "ptq", folded)
 
 
 def qat(model: nn.Module, train, val, *, epochs: int = 3, lr: float = 1e-4, batch_size: int = 64,
@@ -109,14 +110,12 @@ def qat(model: nn.Module, train, val, *, epochs: int = 3, lr: float = 1e-4, batc
     prepared.eval()
     _apply(masks)
     converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
-    return Int8Graph(converted, quantizer, (x[:1],), "qat")
+    return Int8Graph(converted, quantizer, (x[:1],), "qat", folded)
 
 
-def fp32_graph(graph: Int8Graph, model: nn.Module) -> torch.fx.GraphModule:
+def fp32_graph(graph: Int8Graph) -> torch.fx.GraphModule:
     """The fp32 graph ``graph`` was quantised from (same node names), for ``layer_errors``."""
-    from wearprune.export.fold import fold_batchnorm
-
-    return torch.export.export(fold_batchnorm(model).eval(), graph.examples).module()
+    return torch.export.export(graph.source, graph.examples).module()
 
 
 def _zero_masks(module: nn.Module) -> dict[str, tuple[nn.Parameter, torch.Tensor]]:
