@@ -101,11 +101,12 @@ def _fit_case(work: Path, dense: Path, name: str, model: str, device: str, trial
     int8 = result.measured["int8"]
     w = result.winner
     row["fitted"] = {"metric": fitted.metrics["test"][key], "tflm_int8_metric": int8[key], "macs": w["macs"],
-                     "flash_kb": w["flash_bytes"] / 1024, "tflite_int8_kb": int8["tflite_bytes"] / 1024,
-                     "arena_measured_kb": int8["arena_bytes"] / 1024, "arena_est_kb": w["arena_bytes"] / 1024,
-                     "latency_ms": w["latency_ms"], "energy_uj": w["energy_uj"], "importance": w["importance"],
+                     "flash_kb": w["est_flash_bytes"] / 1024, "tflite_int8_kb": int8["tflite_bytes"] / 1024,
+                     "arena_measured_kb": int8["arena_bytes"] / 1024, "arena_est_kb": w["est_arena_bytes"] / 1024,
+                     "latency_ms": w["est_latency_ms"], "energy_uj": w["est_energy_uj"], "importance": w["importance"],
                      "ratios": w["ratios"], "candidates": len(result.candidates)}
     row["search_s"] = result.search_seconds
+    row["trial_s"] = result.trial_seconds
     row["total_s"] = time.perf_counter() - started
     row["fixed_ratio"] = _fixed_ratio(name, model, row["dense"]["macs"] / w["macs"])
     return row

@@ -206,7 +206,8 @@ def fit_cmd(
     out: Path = typer.Option(None, "--out", help="winning run directory (default: <run>-fit-<device>)"),
     max_latency_ms: float = typer.Option(None, "--max-latency-ms", help="latency limit per inference"),
     max_energy_uj: float = typer.Option(None, "--max-energy-uj", help="energy limit per inference (uJ)"),
-    max_ram_kb: float = typer.Option(None, "--max-ram-kb", help="tensor arena limit (default: the device's SRAM)"),
+    max_ram_kb: float = typer.Option(None, "--max-ram-kb", help="tensor arena limit (default: all of the device's "
+                                     "SRAM; leave room for your stack and app)"),
     max_flash_kb: float = typer.Option(None, "--max-flash-kb", help="flash limit (default: the device's flash)"),
     max_drop: float = typer.Option(None, "--max-drop", help="validation macro-F1 points (or MAE units) it may lose"),
     int8: bool = typer.Option(True, "--int8/--fp32", help="fit and export the full-integer int8 model"),
@@ -224,6 +225,7 @@ def fit_cmd(
     from .autofit import fit
     from .report.render import table_rows
 
+    run = run.resolve()
     out = out or run.with_name(f"{run.name}-fit-{Path(device).stem}")
     result = fit(run, device, out, max_latency_ms=max_latency_ms, max_energy_uj=max_energy_uj, max_ram_kb=max_ram_kb,
                  max_flash_kb=max_flash_kb, max_drop=max_drop, int8=int8, trials=trials, trial_epochs=trial_epochs,
@@ -246,8 +248,14 @@ def _print_fit(result, table_rows) -> None:
         table.add_row(*row)
     console.print(table)
     w = result.winner
-    console.print(f"winner: trial {w['number']} ({w['importance']}), {len(result.candidates)} candidates searched in "
-                  f"{result.search_seconds:.0f} s; Pareto front (score vs energy): trials {result.pareto['energy_uj']}")
+    console.print(f"winner: trial {w['number']} ({w['importance']}) of {len(result.candidates)} candidates "
+                  f"({result.trial_seconds:.0f} s of trials; {result.search_seconds:.0f} s searching in this call); "
+                  f"Pareto front (validation score vs estimated energy): trials {result.pareto['est_energy_uj']}")
+    limits = result.limits
+    for name, value, limit, unit in (("latency", w["est_latency_ms"], limits["max_latency_ms"], "ms"),
+                                     ("energy", w["est_energy_uj"], limits["max_energy_uj"], "uJ")):
+        if limit is not None:
+            console.print(f"{name}: {value:.2f} {unit} (estimated) within the {limit:g} {unit} limit")
     html = result.path / "report" / "report.html"
     console.print(f"wrote {result.path} (model, .tflite, C array, fit.json) and {html}")
 
@@ -322,8 +330,6 @@ def demo(
 ):
     """The whole job on real data: train a baseline, fit it to a device in int8 within a latency budget,
     export the .tflite and C array, check them in TensorFlow Lite Micro, write the HTML report."""
-    import shutil
-
     from .autofit import fit
     from .data.registry import is_present
     from .pipeline import evaluate_run
@@ -343,9 +349,6 @@ def demo(
     _print_metrics(evaluate_run(run, data_root=data_root, progress=False), f"dense cnn1d on {data} -> {out / 'dense'}")
     console.print(f"[bold]2/3 fit[/bold]: layer sensitivity, then {trials} search trials over per-layer ratios and "
                   "criteria, costed on the device; the winner fine-tuned with distillation")
-    if overwrite:  # a fresh demo: a new baseline, so an old search must not be resumed
-        (out / "dense" / "fit.db").unlink(missing_ok=True)
-        shutil.rmtree(out / "fitted", ignore_errors=True)
     result = fit(out / "dense", device, out / "fitted", max_latency_ms=max_latency_ms, int8=True, trials=trials,
                  trial_epochs=1, final_epochs=8, data_root=data_root, overwrite=overwrite, progress=True,
                  log=console.print)

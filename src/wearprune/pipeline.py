@@ -17,6 +17,7 @@ from .errors import ConfigError
 from .evaluate import confusion_png, predict, task_metrics
 from .io import atomic_write_bytes, atomic_write_json
 from .models import build_model
+from .models.conv import TCN
 from .profile import profile_model
 from .runs import Run, architecture_of, load_run, save_run
 from .train import TrainConfig, fit
@@ -348,14 +349,19 @@ def export_run(run: str | Path | Run, formats: tuple[str, ...] = EXPORT_FORMATS,
     bad = [f for f in formats if f not in EXPORT_FORMATS]
     if bad or not formats:
         raise ConfigError(f"unknown export format {', '.join(bad) or '(none)'}; use {', '.join(EXPORT_FORMATS)}")
-    if int8 and calib_windows < 16:
-        raise ConfigError(f"int8 calibration needs at least 16 windows, got --calib-windows {calib_windows}")
+    from .quant.pt2e import MIN_CALIBRATION
+
+    if int8 and calib_windows < MIN_CALIBRATION:
+        raise ConfigError(f"int8 calibration needs at least {MIN_CALIBRATION} windows, got --calib-windows "
+                          f"{calib_windows}")
+    if quantizer not in ("auto", "pt2e", "ai-edge-quantizer"):
+        raise ConfigError(f"unknown quantizer {quantizer!r}; use auto, pt2e or ai-edge-quantizer")
     if qat_epochs < 0 or not int8_tolerance >= 0:
         raise ConfigError("qat_epochs and int8_tolerance must not be negative")
     run = run if isinstance(run, Run) else load_run(run)
     prepared = prepare_from_config(run.config, data_root)
     test, model = prepared.test, run.model.eval()
-    if int8 and len(prepared.train) < 16:
+    if int8 and len(prepared.train) < MIN_CALIBRATION:
         raise ConfigError(f"int8 calibration needs training windows; {run.config.get('data')} has only "
                           f"{len(prepared.train)} in its training split")
     x1 = torch.from_numpy(test.X[:1])
@@ -369,12 +375,18 @@ def export_run(run: str | Path | Run, formats: tuple[str, ...] = EXPORT_FORMATS,
     if recurrent and qat_epochs:
         raise ConfigError("quantisation-aware training of a streaming step is not built; export recurrent "
                           "models with post-training int8 (drop --qat-epochs)")
+    if recurrent and quantizer == "ai-edge-quantizer":
+        raise ConfigError("the ai-edge-quantizer path calibrates single-input graphs; a streaming step has its "
+                          "states as inputs too: use --quantizer pt2e")
+    # what to try when int8 is refused, for this kind of model
+    advice = "more --calib-windows, or --fp32-only" if recurrent else "--qat-epochs 3, more --calib-windows, or " \
+        "--fp32-only"
     dtypes = ["fp32"] + (["int8"] if int8 else [])
     calib = _calibration(prepared, 0, calib_windows)[0] if int8 else None
     with _progress(progress, f"export {run.path}", len(dtypes) + 1) as bar:
         for dtype in dtypes:
             if recurrent:
-                outputs, check, made, graph = _streaming_tflite(model, x1, test.X, dtype, calib)
+                outputs, check, made, graph = _streaming_tflite(model, x1, test.X, dtype, calib, quantizer)
             else:
                 outputs, check, made, graph = _window_tflite(form, x1, test.X, dtype, calib, prepared,
                                                              qat_epochs, quantizer)
@@ -387,7 +399,7 @@ def export_run(run: str | Path | Run, formats: tuple[str, ...] = EXPORT_FORMATS,
             checks[dtype] = {**check, "max_abs_diff": diff, key: value, "test_windows": len(test.X),
                              **({"accuracy": metrics["accuracy"]} if "accuracy" in metrics else {})}
             if dtype == "int8":
-                _check_int8(checks["fp32"], checks["int8"], key, int8_tolerance, graph, calib)
+                _check_int8(checks["fp32"], checks["int8"], key, int8_tolerance, graph, calib, advice)
             files.update(made)
             bar.epoch({})
         if "onnx" in formats:
@@ -439,19 +451,19 @@ def _window_tflite(model, x1, windows, dtype, calib, prepared, qat_epochs, quant
     check = {"arena_bytes": arena.total, "arena_head_bytes": arena.head, "arena_tail_bytes": arena.tail,
              "tflite_bytes": len(tfl), **record}
     made = {f"model_{dtype}.tflite": tfl}
-    if type(model).__name__ == "TCN":  # causal: also exported as a per-sample streaming step
+    if isinstance(model, TCN):  # causal: also exported as a per-sample streaming step (post-training int8)
         some = windows[:32]
-        step_out, step_check, step_files, _ = _streaming_tflite(model, x1, some, dtype, calib)
+        step_out, step_check, step_files, _ = _streaming_tflite(model, x1, some, dtype, calib, "pt2e")
         step_diff = float(np.abs(step_out - predict(model, some)).max())
         if dtype == "fp32" and step_diff > FP32_TOLERANCE:
             raise ConfigError(f"the streaming step differs from the window model by {step_diff:.2g} in TFLite Micro")
-        kept = {k: v for k, v in step_check.items() if k.startswith("step") or k == "state_bytes"}
+        kept = {k: v for k, v in step_check.items() if k.startswith("step") or k in ("state_bytes", "quantizer")}
         check["streaming_step"] = {**kept, "max_abs_diff": step_diff, "windows": len(some)}
         made.update(step_files)
     return run_tflm(tfl, windows), check, made, graph
 
 
-def _streaming_tflite(model, x1: torch.Tensor, windows: np.ndarray, dtype: str, calib):
+def _streaming_tflite(model, x1: torch.Tensor, windows: np.ndarray, dtype: str, calib, quantizer: str = "pt2e"):
     """A model as a streaming step (GRU/LSTM after a conv front end, or a causal TCN sample by
     sample), run in TFLite Micro frame by frame: litert-torch's unrolled recurrent graph exceeds
     TFLite Micro's limits, and firmware wants one call per new sample anyway."""
@@ -461,7 +473,7 @@ def _streaming_tflite(model, x1: torch.Tensor, windows: np.ndarray, dtype: str, 
     from .export.tflm import run_tflm_streaming
 
     try:
-        if type(model).__name__ == "TCN":
+        if isinstance(model, TCN):
             from .export.streaming_tcn import tcn_streaming_parts
 
             frontend, (step, shapes) = None, tcn_streaming_parts(model)
@@ -472,19 +484,20 @@ def _streaming_tflite(model, x1: torch.Tensor, windows: np.ndarray, dtype: str, 
     with torch.no_grad():
         frame = frontend(x1)[:, 0] if frontend is not None else x1[:, :, 0]
     states = tuple(torch.zeros(s) for s in shapes)
-    graph, record, made = None, {}, {}
+    graph, record, made, front_b = None, {}, {}, None
     if dtype == "int8":
         if frontend is not None:
-            front_b, method, _ = to_tflite_int8(frontend, x1, calib.numpy())
+            front_b, method, _ = to_tflite_int8(frontend, x1, calib.numpy(), quantizer=quantizer)
             record["frontend_quantizer"] = method
-        step_b, method, graph = to_tflite_int8(step, (frame, *states), step_calibration(frontend, step, shapes,
-                                                                                        calib[:64]), quantizer="pt2e")
+        # the step's inputs include its states: calibrate on the (frame, states) that streaming meets
+        step_calib = step_calibration(frontend, step, shapes, calib)
+        step_b, method, graph = to_tflite_int8(step, (frame, *states), step_calib, quantizer="pt2e")
         record["quantizer"] = method
     else:
         front_b = to_tflite(frontend, x1) if frontend is not None else None
         step_b = to_tflite(step, (frame, *states))
     step_a = measure_arena(step_b)
-    outputs = run_tflm_streaming(front_b if frontend is not None else None, step_b, len(shapes), windows)
+    outputs = run_tflm_streaming(front_b, step_b, len(shapes), windows)
     state_bytes = sum(int(np.prod(s)) for s in shapes) * (1 if dtype == "int8" else 4)  # kept between steps
     record.update({"streaming": True, "step_arena_bytes": step_a.total, "state_bytes": state_bytes,
                    "step_ops": len(tflite_summary(step_b)["ops"]), "step_tflite_bytes": len(step_b),
@@ -492,13 +505,15 @@ def _streaming_tflite(model, x1: torch.Tensor, windows: np.ndarray, dtype: str, 
     made[f"model_step_{dtype}.tflite"] = step_b
     if frontend is not None:
         front_a = measure_arena(front_b)
+        # both arenas are measured; firmware runs one graph at a time and keeps the state between calls
         record.update({"frontend_arena_bytes": front_a.total, "arena_bytes": max(front_a.total, step_a.total)
-                       + state_bytes, "tflite_bytes": len(front_b) + len(step_b)})
+                       + state_bytes, "arena_is": "larger measured arena (front end, step) + state",
+                       "tflite_bytes": len(front_b) + len(step_b)})
         made[f"model_frontend_{dtype}.tflite"] = front_b
     return outputs, record, made, graph
 
 
-def _check_int8(fp32: dict, int8: dict, key: str, tolerance: float, graph, calib) -> None:
+def _check_int8(fp32: dict, int8: dict, key: str, tolerance: float, graph, calib, advice: str) -> None:
     """Refuse an int8 model that lost more than ``tolerance`` (relative) of the fp32 metric in
     TFLite Micro, naming the layer where the int8 activations part from fp32."""
     before, after = fp32[key], int8[key]
@@ -511,14 +526,13 @@ def _check_int8(fp32: dict, int8: dict, key: str, tolerance: float, graph, calib
         from .quant import layer_errors, worst_layer
         from .quant.pt2e import fp32_graph
 
-        inputs = [graph.examples] if len(graph.examples) > 1 else calib[:32]
+        inputs = graph.calibration[:32] or calib[:32]
         worst = worst_layer(layer_errors(fp32_graph(graph), graph.module, inputs))
         if worst is not None:
             where = (f"; precision is lost at layer {worst.layer or worst.node!r} (its int8 output is off by "
                      f"{worst.relative_error:.0%}, {worst.added:+.0%} over the layer before)")
     raise ConfigError(f"the int8 model's {key} is {after:.3f} in TFLite Micro against {before:.3f} in fp32 "
-                      f"({worse:.0%} worse; tolerance {tolerance:.0%}){where}; try --qat-epochs 3, more "
-                      "--calib-windows, or --fp32-only")
+                      f"({worse:.0%} worse; tolerance {tolerance:.0%}){where}; try {advice}")
 
 
 def _io_details(tflite: bytes) -> dict:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from wearprune.autofit.limits import LIMIT_WORDS, Limits, binding
-from wearprune.autofit.sensitivity import guided_ratios, layer_sensitivity
+from wearprune.autofit.sensitivity import groups_of, guided_ratios, layer_sensitivity
 from wearprune.autofit.study import (
     MAX_RATIO,
     Job,
@@ -29,6 +29,7 @@ from wearprune.autofit.study import (
 )
 from wearprune.errors import ConfigError
 from wearprune.io import atomic_directory, atomic_write_json
+from wearprune.report.render import pareto_front
 
 
 @dataclass
@@ -37,9 +38,10 @@ class FitResult:
     winner: dict
     dense: dict
     candidates: list[dict]
-    pareto: dict[str, list[int]]  # candidate numbers on the front: validation score vs energy, vs latency
+    pareto: dict[str, list[int]]  # trial numbers on the front: validation score vs est. energy, vs est. latency
     measured: dict  # TensorFlow Lite Micro checks of the exported winner
-    search_seconds: float
+    search_seconds: float  # wall time of this call's sensitivity pass and search (a resumed search: new trials only)
+    trial_seconds: float  # the completed trials' own run time summed, across every session that ran them
     limits: dict
 
     def to_dict(self) -> dict:
@@ -61,8 +63,8 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
     out = Path(out)
     if out.exists() and not overwrite:
         raise ConfigError(f"{out} already exists; choose another --out or pass --overwrite")
-    if trials < 1 or trial_epochs < 0 or final_epochs < 0:
-        raise ConfigError("trials must be at least 1 and epochs not negative")
+    if trials < 1 or trial_epochs < 0 or final_epochs < 0 or (workers is not None and workers < 1):
+        raise ConfigError("trials and workers must be at least 1, epochs not negative")
     dense_run = load_run(run)
     dev = load_device(device)
     limits = Limits.for_device(dev, max_ram_kb=max_ram_kb, max_flash_kb=max_flash_kb, max_latency_ms=max_latency_ms,
@@ -72,27 +74,26 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
     example = calib[0][:1]
     dense_cost = estimate_cost(dense_run.model, example, dev, int8=int8)
     dense_score = score(dense_run.model, prepared.val, prepared.target_scale)
-    dense = {"val_score": dense_score, "macs": dense_cost.macs, "arena_bytes": dense_cost.arena_bytes,
-             "flash_bytes": dense_cost.flash_bytes, "latency_ms": dense_cost.latency_ms,
-             "energy_uj": dense_cost.energy_uj, "excess": limits.excess(dense_cost)}
+    dense = {"val_score": dense_score, "macs": dense_cost.macs, "est_arena_bytes": dense_cost.arena_bytes,
+             "est_flash_bytes": dense_cost.flash_bytes, "est_latency_ms": dense_cost.latency_ms,
+             "est_energy_uj": dense_cost.energy_uj, "excess": limits.excess(dense_cost)}
     # The smallest model the search can reach: if even it breaks a hardware limit, no search helps.
-    from wearprune.autofit.sensitivity import groups_of
-
     smallest, _ = prune(dense_run.model, example, ratio=0.0,
                         ratios={g: MAX_RATIO for g in groups_of(dense_run.model, example)})
-    floor = limits.excess(estimate_cost(smallest, example, dev, int8=int8))
-    if any(v > 0 for v in floor.values()):
-        worst = binding(floor)
+    smallest_excess = limits.excess(estimate_cost(smallest, example, dev, int8=int8))
+    if any(v > 0 for v in smallest_excess.values()):
+        worst = binding(smallest_excess)
         raise ConfigError(f"no pruned model can meet the limits on {dev.name}: {LIMIT_WORDS[worst]} binds even at "
-                          f"{MAX_RATIO:.0%} of every layer pruned ({_describe(worst, floor, limits)}); relax "
-                          f"that limit or pick a larger device")
+                          f"{MAX_RATIO:.0%} of every layer pruned ({_describe(worst, smallest_excess, limits)}); "
+                          "relax that limit or pick a larger device")
 
     started = time.perf_counter()
     sens = layer_sensitivity(dense_run.model, example, prepared.val, prepared.target_scale, importance="l2",
                              cache=Path(dense_run.path) / "sensitivity.json", task=prepared.dataset.task)
     job = Job(run=str(dense_run.path), data_root=data_root, device=str(device), limits=limits.to_dict(),
               int8=int8, storage=storage or default_storage(Path(dense_run.path)),
-              study=study_name(Path(dense_run.path), str(device), limits.to_dict(), int8), trials=trials,
+              study=study_name(Path(dense_run.path), str(device), limits.to_dict(), int8, trial_epochs, seed),
+              trials=trials,
               trial_epochs=trial_epochs, seed=seed)
     study = open_study(job)
     done = len(completed(study))
@@ -105,34 +106,52 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
         poll = (lambda: log(f"  search: {len(completed(study))}/{trials} trials")) if progress else None
         run_pool(job, workers or cpu_workers(), ray, poll)
     search_seconds = time.perf_counter() - started
+    trial_seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in completed(study))
     candidates = [{"number": t.number, **t.user_attrs} for t in completed(study)]
-    feasible = sorted((c for c in candidates if c.get("feasible")), key=lambda c: (-c["val_score"], c["energy_uj"]))
+    if not candidates:
+        raise ConfigError(f"the search finished no trial (see {job.storage}); run the command again to resume it")
+    key = "mae" if prepared.dataset.task == "regression" else "macro_f1"
+    feasible = sorted((c for c in candidates if c.get("feasible")),
+                      key=lambda c: (-c["val_score"], c["est_energy_uj"]))
     if not feasible:
         closest = min(candidates, key=lambda c: max(c["excess"].values()))
         worst = binding(closest["excess"])
         raise ConfigError(f"no candidate met every limit in {len(candidates)} trials: {LIMIT_WORDS[worst]} binds; "
-                          f"closest: {_summary(closest)} ({_describe(worst, closest['excess'], limits)}); relax it, "
-                          "or run more --trials")
+                          f"closest: {_summary(closest, key)} ({_describe(worst, closest['excess'], limits)}); "
+                          "relax it, or run more --trials")
     return _finish(dense_run, feasible, candidates, dense, limits, dev, out, int8=int8, final_epochs=final_epochs,
-                   data_root=data_root, overwrite=overwrite, progress=progress, search_seconds=search_seconds,
-                   sens=sens, log=log)
+                   data_root=data_root, overwrite=overwrite, progress=progress,
+                   search_seconds=(search_seconds, trial_seconds),
+                   sens=sens, log=log, prepared=prepared, key=key)
+
+
+TRY_FINALISTS = 3  # a finalist can still fail its measured checks; the next ones are tried before giving up
 
 
 def _finish(dense_run, feasible, candidates, dense, limits, dev, out, *, int8, final_epochs, data_root, overwrite,
-            progress, search_seconds, sens, log) -> FitResult:
-    """Fine-tune the best candidate for longer, export it, and check the measured arena; the next
-    candidate is tried when TensorFlow Lite Micro's own arena breaks the RAM limit."""
+            progress, search_seconds, sens, log, prepared, key) -> FitResult:
+    """Fine-tune the best candidate for longer, export it and check what was measured: TensorFlow Lite
+    Micro's own arena (plus the C header's headroom) and flash against the limits, and the fine-tuned
+    model's validation drop against --max-drop. A finalist that fails is dropped for the next one."""
+    from wearprune.autofit.sensitivity import score
+    from wearprune.export.c_array import ARENA_HEADROOM
     from wearprune.pipeline import export_run, prune_run
     from wearprune.report import build_report, write_report
     from wearprune.runs import Run, save_run
 
-    tried = []
-    for winner in feasible[:3]:
-        log(f"fine-tuning the winner (trial {winner['number']}: {_summary(winner)}) for {final_epochs} epochs")
+    rejected = []
+    for winner in feasible[:TRY_FINALISTS]:
+        log(f"fine-tuning the winner (trial {winner['number']}: {_summary(winner, key)}) for {final_epochs} epochs")
         recipe = {"steps": [{"method": "channel", "ratio": 0.0, "importance": winner["importance"],
                              "ratios": winner["ratios"]}]}
         final = prune_run(dense_run, None, recipe=recipe, finetune_epochs=final_epochs, data_root=data_root,
                           progress=progress)
+        final_score = score(final.model, prepared.val, prepared.target_scale)
+        drop = (dense["val_score"] - final_score) * (100.0 if key == "macro_f1" else 1.0)
+        if limits.max_drop is not None and drop > limits.max_drop:
+            rejected.append(f"trial {winner['number']}: validation drop {drop:.2f} > {limits.max_drop:g}")
+            log(f"  {rejected[-1]} after fine-tuning; trying the next candidate")
+            continue
         final.config["fit"] = {"device": dev.name, "limits": limits.to_dict(), "trial": winner["number"],
                                "int8": int8}
         try:
@@ -141,46 +160,46 @@ def _finish(dense_run, feasible, candidates, dense, limits, dev, out, *, int8, f
                          metrics=final.metrics, overwrite=True)
                 result = export_run(stage, ("tflite", "c"), int8=int8, data_root=data_root, progress=progress)
                 measured = result["checks"]["int8" if int8 else "fp32"]
-                if measured["arena_bytes"] > limits.max_ram_kb * 1024:
-                    tried.append(winner["number"])
-                    log(f"  measured arena {measured['arena_bytes'] / 1024:.1f} KB breaks the RAM limit "
-                        f"({limits.max_ram_kb:g} KB); trying the next candidate")
-                    raise _ArenaTooBig
-                pareto = {cost: pareto_front(candidates, cost) for cost in ("energy_uj", "latency_ms")}
+                arena = measured["arena_bytes"] + ARENA_HEADROOM  # what the C header reserves
+                flash = measured["tflite_bytes"] + dev.runtime_flash_kb * 1024
+                if arena > limits.max_ram_kb * 1024 or flash > limits.max_flash_kb * 1024:
+                    rejected.append(f"trial {winner['number']}: measured arena {arena / 1024:.1f} KB / flash "
+                                    f"{flash / 1024:.0f} KB over {limits.max_ram_kb:g} / {limits.max_flash_kb:g} KB")
+                    log(f"  {rejected[-1]}; trying the next candidate")
+                    raise _Rejected
+                winner = {**winner, "final_val_score": final_score, "final_drop": drop}
+                pareto = {cost: [candidates[i]["number"] for i in
+                                 pareto_front([(c[cost], c["val_score"]) for c in candidates], higher_is_better=True)]
+                          for cost in ("est_energy_uj", "est_latency_ms")}
                 fit_record = FitResult(path=out, winner=winner, dense=dense, candidates=candidates, pareto=pareto,
-                                       measured=result["checks"], search_seconds=search_seconds,
+                                       measured=result["checks"], search_seconds=search_seconds[0],
+                                       trial_seconds=search_seconds[1],
                                        limits=limits.to_dict())
                 atomic_write_json(stage / "fit.json", {**fit_record.to_dict(), "sensitivity": sens})
-                staged = Run(path=out, config=final.config, architecture=final.architecture, model=final.model,
+                staged = Run(path=stage, config=final.config, architecture=final.architecture, model=final.model,
                              metrics={**final.metrics, "tflm": result["checks"]})
                 report = build_report([dense_run, staged], dev.name, baseline=dense_run, int8=int8)
+                report["runs"][-1].update(name=out.name, path=str(out))  # where it will be, not the staging dir
                 write_report(report, stage / "report")
-        except _ArenaTooBig:
+        except _Rejected:
             continue  # nothing was written: the staged directory is removed
+        except ConfigError as e:  # export refused it (e.g. int8 diverged): the next finalist may pass
+            rejected.append(f"trial {winner['number']}: {e}")
+            log(f"  {rejected[-1]}; trying the next candidate")
+            continue
         return fit_record
-    raise ConfigError(f"the measured TensorFlow Lite Micro arena broke the {limits.max_ram_kb:g} KB RAM limit for "
-                      f"the best {len(tried)} candidates (trials {tried}); lower --max-ram-kb a little so the "
-                      "estimate leaves room")
+    raise ConfigError(f"the best {len(rejected)} candidates failed their measured checks ({'; '.join(rejected)}); "
+                      "tighten the limits slightly so the estimates leave room, or run more --trials")
 
 
-class _ArenaTooBig(Exception):
+class _Rejected(Exception):
     pass
 
 
-def pareto_front(candidates: list[dict], cost: str = "energy_uj") -> list[int]:
-    """Numbers of the candidates no other beats on both validation score (higher) and ``cost`` (lower)."""
-    front = []
-    for c in candidates:
-        dominated = any(o["val_score"] >= c["val_score"] and o[cost] <= c[cost]
-                        and (o["val_score"] > c["val_score"] or o[cost] < c[cost]) for o in candidates)
-        if not dominated:
-            front.append(c["number"])
-    return sorted(front)
-
-
-def _summary(c: dict) -> str:
-    return (f"{c['importance']}, {c['macs']:,} MACs, arena {c['arena_bytes'] / 1024:.1f} KB, "
-            f"{c['latency_ms']:.2f} ms, {c['energy_uj']:.1f} uJ, val {c['val_score']:.3f}")
+def _summary(c: dict, key: str) -> str:
+    val = f"val MAE {-c['val_score']:.3f}" if key == "mae" else f"val macro-F1 {c['val_score']:.3f}"
+    return (f"{c['importance']}, {c['macs']:,} MACs, est. arena {c['est_arena_bytes'] / 1024:.1f} KB, "
+            f"{c['est_latency_ms']:.2f} ms, {c['est_energy_uj']:.1f} uJ, {val}")
 
 
 def _describe(limit: str, excess: dict, limits: Limits) -> str:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
 from wearprune.evaluate import headline, predict, task_metrics
 from wearprune.io import atomic_write_json
 from wearprune.profile import count_macs
@@ -66,6 +64,3 @@ def guided_ratios(sens: dict, levels=(0.01, 0.03, 0.06, 0.1)) -> list[dict[str, 
             proposals.append(ratios)
     return proposals
 
-
-def as_tensor(x) -> torch.Tensor:
-    return x if isinstance(x, torch.Tensor) else torch.from_numpy(x)

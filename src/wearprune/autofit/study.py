@@ -40,9 +40,12 @@ class Job:
     seed: int
 
 
-def study_name(run: Path, device: str, limits: dict, int8: bool) -> str:
-    """Same run, device and limits → the same study, so re-running the command resumes it."""
-    digest = hashlib.sha1(json.dumps([str(run.resolve()), device, limits, int8], sort_keys=True).encode()).hexdigest()
+def study_name(run: Path, device: str, limits: dict, int8: bool, trial_epochs: int, seed: int) -> str:
+    """Same run (path and weights), device, limits and trial settings → the same study, so re-running
+    the command resumes it; a retrained run starts a new one instead of reusing stale scores."""
+    weights = hashlib.sha1((run / "model.safetensors").read_bytes()).hexdigest()
+    key = [str(run.resolve()), weights, device, limits, int8, trial_epochs, seed]
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return f"fit-{Path(device).stem}-{digest[:10]}"
 
 
@@ -51,13 +54,14 @@ def default_storage(run: Path) -> str:
 
 
 def storage(url: str):
-    import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
+    # SQLite serialises writers: several workers wait for the lock instead of failing at once.
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
     try:
-        return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
-    except (optuna.exceptions.OptunaError, Exception) as e:  # SQLAlchemy raises its own error types
+    except Exception as e:  # SQLAlchemy and the database drivers raise their own error types
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(f"cannot open the search storage {url!r}: {first[:200]}; give a reachable "
                           "SQLAlchemy URL (sqlite:///path.db, postgresql://...)") from None
@@ -67,7 +71,8 @@ def sampler(seed: int):
     """TPE in its constrained mode: each trial's limit excesses are set with ``trial.set_constraint``."""
     import optuna
 
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=6)
+    # constant_liar: parallel workers treat each other's running trials as bad, so they spread out
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=6, constant_liar=True)
 
 
 def open_study(job: Job, seed_offset: int = 0):
@@ -96,7 +101,7 @@ def run_trials(job: Job, worker: int = 0) -> int:
     if len(completed(study)) >= job.trials:
         return 0
     study.optimize(context.objective, callbacks=[MaxTrialsCallback(job.trials, states=(TrialState.COMPLETE,))],
-                   gc_after_trial=True)
+                   gc_after_trial=True, catch=(ConfigError,))  # one unfit candidate is a failed trial, not the end
     return len(completed(study))
 
 
@@ -119,7 +124,8 @@ class _Context:
         self.example = self.calib[0][:1]
         self.groups = list(groups_of(self.run.model, self.example))
         self.dense = score(self.run.model, self.prepared.val, self.prepared.target_scale)
-        self.points = 100.0 if self.prepared.dataset.task == "classification" else 1.0
+        # a drop in macro-F1 points (x100) or in the regression target's units (BPM)
+        self.drop_scale = 100.0 if self.prepared.dataset.task == "classification" else 1.0
 
     def objective(self, trial) -> float:
         importance = trial.suggest_categorical("importance", IMPORTANCES)
@@ -151,12 +157,13 @@ def evaluate_candidate(ctx, ratios: dict[str, float], importance: str, epochs: i
                           seed=ctx.job.seed, class_weighted=train_cfg.get("class_weighted", True))
         fit(pruned, prep.train, prep.val, cfg, teacher=ctx.run.model, target_scale=prep.target_scale)
     value = score(pruned, prep.val, prep.target_scale)
-    drop = (ctx.dense - value) * ctx.points  # F1 points, or MAE units
+    drop = (ctx.dense - value) * ctx.drop_scale
     excess = ctx.limits.excess(cost, drop)
+    # val_score: higher is better (MAE negated); costs are the cost model's estimates (est_*)
     return {"val_score": value, "drop": drop, "tuned": tuned, "ratios": ratios, "importance": importance,
-            "macs": summary["macs_after"], "params": summary["params_after"], "arena_bytes": cost.arena_bytes,
-            "flash_bytes": cost.flash_bytes, "latency_ms": cost.latency_ms, "energy_uj": cost.energy_uj,
-            "excess": excess, "constraints": list(excess.values()), "feasible": all(v <= 0 for v in excess.values())}
+            "macs": summary["macs_after"], "params": summary["params_after"], "est_arena_bytes": cost.arena_bytes,
+            "est_flash_bytes": cost.flash_bytes, "est_latency_ms": cost.latency_ms, "est_energy_uj": cost.energy_uj,
+            "excess": excess, "feasible": all(v <= 0 for v in excess.values())}
 
 
 def run_pool(job: Job, workers: int, ray_address: str | None, on_poll=None) -> None:
@@ -194,10 +201,14 @@ def _run_ray(job: Job, workers: int, address: str, on_poll) -> None:
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise ConfigError(f"cannot connect to Ray at {address!r}: {str(e).splitlines()[0][:200]}; start one "
                               "with `ray start --head` or use --ray local") from None
+    if job.storage.startswith("sqlite") and len([n for n in ray.nodes() if n.get("Alive")]) > 1:
+        raise ConfigError("a Ray cluster with several nodes needs storage they all reach: pass --storage "
+                          "postgresql://... (the default SQLite file lives on this machine only)")
     task = ray.remote(num_cpus=1)(run_trials)
     pending = [task.remote(job, w) for w in range(max(workers, 1))]
     while pending:
-        _, pending = ray.wait(pending, timeout=2)
+        done, pending = ray.wait(pending, timeout=2)
+        ray.get(done)  # a task's error surfaces here
         if on_poll:
             on_poll()
     return None

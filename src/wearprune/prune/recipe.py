@@ -55,6 +55,11 @@ class Recipe:
             ratio = raw.get("ratio", 0.5)
             if not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
                 raise ConfigError(f"recipe step {i}: ratio must be a number in [0, 1), got {ratio!r}")
+            ratios = raw.get("ratios")
+            if ratios is not None and (method not in ("channel", "neuron") or not isinstance(ratios, dict) or not all(
+                    isinstance(r, (int, float)) for r in ratios.values())):
+                raise ConfigError(f"recipe step {i}: 'ratios' is a mapping of group name to a number, for channel "
+                                  "or neuron steps only")
             options = {k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items() if k in _OPTION_KEYS}
             steps.append(PruneStep(method, float(ratio), raw.get("importance", "l2"), options))
         return cls(steps)

@@ -13,7 +13,7 @@ it runs in PyTorch and simulates the int8 model) plus the quantizer litert-torch
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ class Int8Graph:
     examples: tuple[torch.Tensor, ...]
     method: str  # "ptq" or "qat"
     source: nn.Module  # the fp32 model (BatchNorm folded) it was quantised from
+    calibration: list = field(default_factory=list)  # batch-1 input tuples it was calibrated on (PTQ)
 
     def __call__(self, *args):
         return self.module(*args)
@@ -79,7 +80,8 @@ def ptq(model: nn.Module, example, calibration: np.ndarray | Sequence[tuple]) ->
     with torch.no_grad():
         for args in inputs:  # batch 1: the exported graph is specialised to it
             prepared(*args)
-    return Int8Graph(quantize_pt2e.convert_pt2e(prepared, fold_quantize=False), quantizer, examples, "ptq", folded)
+    return Int8Graph(quantize_pt2e.convert_pt2e(prepared, fold_quantize=False), quantizer, examples, "ptq", folded,
+                     inputs)
 
 
 def qat(model: nn.Module, train, val, *, epochs: int = 3, lr: float = 1e-4, batch_size: int = 64,
