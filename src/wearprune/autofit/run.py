@@ -180,6 +180,12 @@ def _finish(dense_run, feasible, candidates, dense, limits, dev, out, *, int8, f
                              metrics={**final.metrics, "tflm": result["checks"]})
                 report = build_report([dense_run, staged], dev.name, baseline=dense_run, int8=int8)
                 report["runs"][-1].update(name=out.name, path=str(out))  # where it will be, not the staging dir
+                report["search"] = {
+                    "candidates": [{k: c[k] for k in ("number", "val_score", "est_energy_uj", "est_latency_ms",
+                                                      "feasible")} for c in candidates],
+                    "pareto": pareto, "winner": winner["number"],
+                    "limit": {"est_energy_uj": limits.max_energy_uj, "est_latency_ms": limits.max_latency_ms},
+                    "score_label": "validation MAE (negated)" if key == "mae" else "validation macro-F1"}
                 write_report(report, stage / "report")
         except _Rejected:
             continue  # nothing was written: the staged directory is removed

@@ -152,6 +152,40 @@ def pareto_plot(report: dict, cost_key: str, label: str) -> str | None:
     return _png(fig)
 
 
+def search_plot(report: dict) -> str | None:
+    """`wearprune fit`'s candidates: validation score vs estimated energy and latency, the Pareto
+    front and the winner marked (present when the report comes from a fit)."""
+    search = report.get("search")
+    if not search or not search.get("candidates"):
+        return None
+    from matplotlib import ticker
+
+    cands = search["candidates"]
+    fig, axes = _plt().subplots(1, 2, figsize=(10, 3.6))
+    for ax, cost, label in ((axes[0], "est_energy_uj", "energy per inference (uJ, estimated)"),
+                            (axes[1], "est_latency_ms", "latency (ms, estimated)")):
+        front = set(search["pareto"].get(cost, []))
+        for c in cands:  # fill: within every limit or not; red edge: on the front
+            ax.scatter(c[cost], c["val_score"], color="C0" if c["feasible"] else "0.75", s=18, zorder=3,
+                       edgecolors="C3" if c["number"] in front else "none", linewidths=1.2)
+        win = [c for c in cands if c["number"] == search["winner"]]
+        if win:
+            ax.scatter(win[0][cost], win[0]["val_score"], marker="*", s=120, color="C2", zorder=4, label="winner")
+        fp = sorted((c[cost], c["val_score"]) for c in cands if c["number"] in front)
+        ax.plot([p[0] for p in fp], [p[1] for p in fp], color="C3", lw=1, label="Pareto front")
+        if search.get("limit", {}).get(cost) is not None:
+            ax.axvline(search["limit"][cost], color="k", ls="--", lw=0.8, label="limit")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ticker.ScalarFormatter())  # plain numbers: the range is narrow
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.set_xlabel(label)
+        ax.set_ylabel(search["score_label"])
+        ax.legend(fontsize=7)
+    fig.suptitle("search candidates (blue: within every limit, fine-tuned; grey: over a limit, not fine-tuned; "
+                 "red edge: Pareto front)", fontsize=9)
+    return _png(fig)
+
+
 def to_html(report: dict) -> str:
     dev = report["device"]
     names = [r["name"] for r in report["runs"]]
@@ -160,7 +194,8 @@ def to_html(report: dict) -> str:
     figs = [("Per-layer widths", widths_plot(report)),
             ("Accuracy vs MACs", pareto_plot(report, "macs", "MACs per inference (exact count)")),
             (f"Accuracy vs energy on {dev['name']}",
-             pareto_plot(report, "energy_uj", f"energy per inference on {dev['name']} (uJ, estimated)"))]
+             pareto_plot(report, "energy_uj", f"energy per inference on {dev['name']} (uJ, estimated)")),
+            ("Search candidates", search_plot(report))]
     imgs = "".join(f"<figure><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'><figcaption>"
                    f"{html.escape(t)}</figcaption></figure>" for t, b in figs if b)
     sources = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in dev["sources"].items())
