@@ -1,5 +1,6 @@
 """The command line: exit codes, one-line errors without tracebacks, and the main commands."""
 
+import json
 import os
 import subprocess
 import sys
@@ -99,11 +100,28 @@ def test_train_and_evaluate_a_user_csv(tmp_path):
 
 @pytest.mark.slow
 def test_demo_runs_on_embedded_data(tmp_path):
-    res = wearprune("demo", "--out", str(tmp_path / "demo"), "--epochs", "3", "--finetune", "1")
-    assert res.returncode == 0, res.stderr
-    assert "basicmotions" in res.stdout and "macro_f1" in res.stdout and "dense vs pruned" in res.stdout
-    assert (tmp_path / "demo" / "dense" / "evaluation.json").exists()
-    assert (tmp_path / "demo" / "pruned" / "model.safetensors").exists()
+    """Without HMP under the data root, the demo runs the whole job on the BasicMotions recordings."""
+    (tmp_path / "no-data").mkdir()
+    res = wearprune("demo", "--out", str(tmp_path / "demo"), "--epochs", "3", "--trials", "4", "--data-root",
+                    str(tmp_path / "no-data"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = " ".join(res.stdout.split())
+    assert "BasicMotions" in out and "fitted to Nordic nRF52840" in out and "battery life" in out
+    fitted = tmp_path / "demo" / "fitted"
+    for name in ("model_int8.tflite", "model_data.h", "fit.json", "report/report.html"):
+        assert (fitted / name).exists(), name
+
+
+def test_demo_fits_hmp_when_the_data_root_has_it(tmp_path):
+    root = os.environ.get("WEARPRUNE_DATA")
+    if not root or not (Path(root) / "hmp_adl_wrist").is_dir():
+        pytest.skip(f"HMP not found under WEARPRUNE_DATA={root!r} (set it to the data root)")
+    res = wearprune("demo", "--out", str(tmp_path / "demo"), "--epochs", "4", "--trials", "4")
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = " ".join(res.stdout.split())
+    assert "HMP" in out and "within the 5 ms limit" in out  # the latency budget was met
+    fit = json.loads((tmp_path / "demo" / "fitted" / "fit.json").read_text())
+    assert fit["winner"]["est_latency_ms"] <= 5 and fit["measured"]["int8"]["test_windows"] > 1000
 
 
 def test_real_hmp_train_and_evaluate_from_cli(tmp_path):
