@@ -98,8 +98,12 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
     study = open_study(job)
     done = len(completed(study))
     if not study.get_trials(deepcopy=False):
-        for ratios in guided_ratios(sens) + [{g: r for g in sens["groups"]} for r in (0.5, 0.75)]:
-            study.enqueue_trial({"importance": "l2", **{f"ratio:{g}": r for g, r in ratios.items()}})
+        # Seeds: the least-pruned uniform model within the hardware limits (what a fixed ratio would
+        # pick), then cuts guided by each layer's sensitivity.
+        uniform = _uniform_within(dense_run.model, example, dev, limits, int8)
+        seeds = [{g: uniform for g in sens["groups"]}] + guided_ratios(sens)
+        for importance, ratios in [("taylor", seeds[0])] + [("l2", r) for r in seeds]:
+            study.enqueue_trial({"importance": importance, **{f"ratio:{g}": r for g, r in ratios.items()}})
     elif done:
         log(f"resuming the search in {job.storage}: {done} of {trials} trials already done")
     if done < trials:
@@ -196,6 +200,21 @@ def _finish(dense_run, feasible, candidates, dense, limits, dev, out, *, int8, f
         return fit_record
     raise ConfigError(f"the best {len(rejected)} candidates failed their measured checks ({'; '.join(rejected)}); "
                       "tighten the limits slightly so the estimates leave room, or run more --trials")
+
+
+def _uniform_within(model, example, dev, limits: Limits, int8: bool) -> float:
+    """The smallest uniform ratio on the search grid whose model meets the hardware limits."""
+    from wearprune.autofit.study import STEP
+    from wearprune.devices import estimate_cost
+    from wearprune.prune import prune
+
+    ratio = 0.0
+    while ratio < MAX_RATIO:
+        pruned, _ = prune(model, example, ratio=ratio)
+        if all(v <= 0 for v in limits.excess(estimate_cost(pruned, example, dev, int8=int8)).values()):
+            return ratio
+        ratio += STEP
+    return MAX_RATIO
 
 
 class _Rejected(Exception):
