@@ -202,7 +202,9 @@ def test_mask_keeper_remove_detaches_the_hook():
     assert zeros(pruned.fc1.weight) == zeros(masks["fc1.weight"])  # applied on creation
     nn.functional.cross_entropy(pruned(torch.randn(16, 20)), torch.randint(0, 4, (16,))).backward()
     opt.step()
-    assert zeros(pruned.fc1.weight) < pruned.fc1.weight.numel() // 20  # no longer re-applied
+    # no longer re-applied: masked weights move again (rows whose every input weight is masked feed a
+    # constant into BN -> ReLU, get no gradient and stay zero, so "most", not "all")
+    assert zeros(pruned.fc1.weight) < zeros(masks["fc1.weight"]) // 2
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn_gru"])
