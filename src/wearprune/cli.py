@@ -212,7 +212,7 @@ def fit_cmd(
     max_drop: float = typer.Option(None, "--max-drop", help="validation macro-F1 points (or MAE units) it may lose"),
     int8: bool = typer.Option(True, "--int8/--fp32", help="fit and export the full-integer int8 model"),
     trials: int = typer.Option(24, "--trials", help="search trials (completed ones count when resuming)"),
-    trial_epochs: int = typer.Option(1, "--trial-epochs", help="fine-tuning epochs per candidate that fits"),
+    trial_epochs: int = typer.Option(3, "--trial-epochs", help="fine-tuning epochs per candidate that fits"),
     final_epochs: int = typer.Option(10, "--final-epochs", help="fine-tuning epochs of the winner (distilled)"),
     workers: int = typer.Option(None, "--workers", help="parallel trial workers (default: up to 2 processes)"),
     storage: str = typer.Option(None, "--storage", help="Optuna storage URL (default: sqlite file in the run)"),
@@ -350,7 +350,7 @@ def demo(
     console.print(f"[bold]2/3 fit[/bold]: layer sensitivity, then {trials} search trials over per-layer ratios and "
                   "criteria, costed on the device; the winner fine-tuned with distillation")
     result = fit(out / "dense", device, out / "fitted", max_latency_ms=max_latency_ms, int8=True, trials=trials,
-                 trial_epochs=1, final_epochs=8, data_root=data_root, overwrite=overwrite, progress=True,
+                 trial_epochs=2, final_epochs=8, data_root=data_root, overwrite=overwrite, progress=True,
                  log=console.print)
     console.print("[bold]3/3 exported[/bold] .tflite (fp32, int8) and the C array; both run in TensorFlow Lite Micro "
                   "on the whole test set")

@@ -50,7 +50,7 @@ class FitResult:
 
 def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energy_uj: float | None = None,
         max_ram_kb: float | None = None, max_flash_kb: float | None = None, max_drop: float | None = None,
-        int8: bool = True, trials: int = 24, trial_epochs: int = 1, final_epochs: int = 10, workers: int | None = None,
+        int8: bool = True, trials: int = 24, trial_epochs: int = 3, final_epochs: int = 10, workers: int | None = None,
         storage: str | None = None, ray: str | None = None, data_root: str | None = None, seed: int = 0,
         overwrite: bool = False, progress: bool = False, log=print) -> FitResult:
     """Fit the trained ``run`` to ``device`` within every limit; write the winning run to ``out``."""

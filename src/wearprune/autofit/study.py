@@ -18,7 +18,7 @@ from pathlib import Path
 from wearprune.errors import ConfigError
 
 IMPORTANCES = ("l2", "taylor", "fpgm")
-STEP = 0.125
+STEP = 0.0625  # ratio grid: fine enough that the least-pruned model within a budget uses most of it
 MAX_RATIO = 0.875
 # A worker killed mid-trial leaves its trial RUNNING; after the grace period another worker fails it and
 # retries its parameters. Generous, because a busy worker's heartbeat thread can be late.
