@@ -152,3 +152,29 @@ def test_per_group_ratios_prune_only_the_named_groups():
     assert widths["features.2.0"] == (32, 16) and widths["features.0.0"] == (16, 16)
     with pytest.raises(ConfigError, match="no prunable group named nope"):
         wp.prune(model, x, ratios={"nope": 0.5})
+
+
+def test_every_candidate_is_scaled_to_just_meet_the_limits(run):
+    """fill_budget keeps the sampled proportions and cuts only as deep as the limits need."""
+    from wearprune.autofit.study import MAX_RATIO, Job, _Context, fill_budget
+
+    limit = _latency(run) / 3
+    limits = Limits.for_device(load_device("nrf52840"), max_latency_ms=limit)
+    job = Job(run=str(run), data_root=None, device="nrf52840", limits=limits.to_dict(), int8=True, storage="",
+              study="", trials=1, trial_epochs=0, seed=0)
+    ctx = _Context(job)
+    first, *rest = ctx.groups
+    shape = {first: 0.2, **{g: 0.4 for g in rest}}
+    filled = fill_budget(ctx, shape)
+    assert all(abs(filled[g] / filled[first] - shape[g] / shape[first]) < 0.01 for g in rest if filled[g] < MAX_RATIO)
+    r = wp.load_run(run)
+    x = torch.zeros(1, *r.architecture["spec"]["input_shape"])
+
+    def latency(ratios):
+        return wp.estimate_cost(wp.prune(r.model, x, ratio=0.0, ratios=ratios)[0], x, "nrf52840").latency_ms
+
+    # just within: 10 % less cut breaks the limit
+    assert latency(filled) <= limit < latency({g: v * 0.9 for g, v in filled.items()})
+    assert fill_budget(ctx, {g: 0.0 for g in ctx.groups}) == {g: 0.0 for g in ctx.groups}  # nothing sampled, no cut
+    loose = _Context(Job(**{**job.__dict__, "limits": Limits.for_device(load_device("nrf52840")).to_dict()}))
+    assert set(fill_budget(loose, shape).values()) == {0.0}  # the dense model already fits: nothing to cut

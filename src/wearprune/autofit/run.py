@@ -87,6 +87,10 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
                           f"{MAX_RATIO:.0%} of every layer pruned ({_describe(worst, smallest_excess, limits)}); "
                           "relax that limit or pick a larger device")
 
+    if all(v <= 0 for v in dense["excess"].values()):
+        # every trial would keep the dense model (the search only cuts as deep as the limits need)
+        log(f"the dense model already meets every limit on {dev.name}: nothing to prune; one trial checks it")
+        trials = 1
     started = time.perf_counter()
     sens = layer_sensitivity(dense_run.model, example, prepared.val, prepared.target_scale, importance="l2",
                              cache=Path(dense_run.path) / "sensitivity.json", task=prepared.dataset.task)

@@ -1,16 +1,19 @@
 """The budget-driven search: an Optuna study over per-group pruning ratios and the importance
 criterion, with the device limits as constraints (TPE's constrained mode).
 
-Each trial prunes the model, costs it with the cost model, and — only when it meets the memory,
-latency and energy limits — fine-tunes it briefly (distilled from the dense model) and scores it on
-validation. The study lives in Optuna storage (SQLite in the run by default), so a killed search
-resumes where it stopped and several processes, Ray tasks or machines can share one.
+Each trial's sampled ratios give the proportions of the cut; one factor, bisected on the cost model,
+scales them until the model just meets the memory, latency and energy limits (``fill_budget``). The
+candidate is pruned, costed, and — only when it meets those limits — fine-tuned briefly (distilled
+from the dense model) and scored on validation. The study lives in Optuna storage (SQLite in the
+run by default), so a killed search resumes where it stopped and several processes, Ray tasks or
+machines can share one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,6 +158,7 @@ def evaluate_candidate(ctx, ratios: dict[str, float], importance: str, epochs: i
     from wearprune.train import TrainConfig, fit
 
     prep = ctx.prepared
+    ratios = fill_budget(ctx, ratios)
     pruned, summary = prune(ctx.run.model, ctx.example, ratio=0.0, ratios=ratios, importance=importance,
                             calib=ctx.calib, task=prep.dataset.task)
     cost = estimate_cost(pruned, ctx.example, ctx.device, int8=ctx.job.int8)
@@ -173,6 +177,44 @@ def evaluate_candidate(ctx, ratios: dict[str, float], importance: str, epochs: i
             "macs": summary["macs_after"], "params": summary["params_after"], "est_arena_bytes": cost.arena_bytes,
             "est_flash_bytes": cost.flash_bytes, "est_latency_ms": cost.latency_ms, "est_energy_uj": cost.energy_uj,
             "excess": excess, "feasible": all(v <= 0 for v in excess.values())}
+
+
+BISECTIONS = 8
+
+
+def fill_budget(ctx, ratios: dict[str, float]) -> dict[str, float]:
+    """Scale the sampled ratios by one factor, as little as the hardware limits allow.
+
+    The sampled ratios say how to spread the cuts over the groups; the factor says how deep to cut.
+    Bisecting it on the cost model puts every candidate just within the limits, so trials compare
+    ways of spending the budget, not models far under it (which lose accuracy for nothing) or over it
+    (which are never trained). Returns the sampled ratios unchanged when even the deepest cut in
+    their proportions breaks a limit: that candidate is then reported infeasible.
+    """
+    from wearprune.devices import estimate_cost
+    from wearprune.prune import prune
+
+    weights = {g: r for g, r in ratios.items() if r > 0}
+    if not weights:
+        return ratios
+
+    def scaled(t: float) -> dict[str, float]:
+        return {g: min(MAX_RATIO, t * ratios[g]) for g in ratios}
+
+    def fits(t: float) -> bool:
+        pruned, _ = prune(ctx.run.model, ctx.example, ratio=0.0, ratios=scaled(t))  # shapes only: any criterion
+        cost = estimate_cost(pruned, ctx.example, ctx.device, int8=ctx.job.int8)
+        return all(v <= 0 for v in ctx.limits.excess(cost).values())
+
+    low, high = 0.0, MAX_RATIO / min(weights.values())  # at `high` every sampled group is cut to MAX_RATIO
+    if fits(low):
+        return scaled(low)  # the dense model already fits: nothing to cut
+    if not fits(high):
+        return ratios
+    for _ in range(BISECTIONS):
+        mid = (low + high) / 2
+        low, high = (low, mid) if fits(mid) else (mid, high)
+    return {g: min(MAX_RATIO, math.ceil(r * 1e4) / 1e4) for g, r in scaled(high).items()}  # up: still fits
 
 
 def run_pool(job: Job, workers: int, ray_address: str | None, on_poll=None) -> None:
