@@ -122,6 +122,8 @@ def test_demo_fits_hmp_when_the_data_root_has_it(tmp_path):
     assert "HMP" in out and "within the 5 ms limit" in out  # the latency budget was met
     fit = json.loads((tmp_path / "demo" / "fitted" / "fit.json").read_text())
     assert fit["winner"]["est_latency_ms"] <= 5 and fit["measured"]["int8"]["test_windows"] > 1000
+    # HMP's validation split has 2 subjects: the user is told the ranking rests on them
+    assert len(fit["validation_subjects"]) == 2 and "validation holds 2 subject(s)" in out
 
 
 def test_real_hmp_train_and_evaluate_from_cli(tmp_path):

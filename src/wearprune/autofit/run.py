@@ -91,6 +91,11 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
         # every trial would keep the dense model (the search only cuts as deep as the limits need)
         log(f"the dense model already meets every limit on {dev.name}: nothing to prune; one trial checks it")
         trials = 1
+    val_subjects = list(prepared.split.val_subjects)
+    if 0 < len(val_subjects) < 3:
+        log(f"note: validation holds {len(val_subjects)} subject(s) ({', '.join(val_subjects)}) and candidates are "
+            "ranked on them: the winner can be picked by noise (docs/fit.md measured it; fit.json keeps every "
+            "candidate, the uniform one included)")
     started = time.perf_counter()
     sens = layer_sensitivity(dense_run.model, example, prepared.val, prepared.target_scale, importance="l2",
                              cache=Path(dense_run.path) / "sensitivity.json", task=prepared.dataset.task)
@@ -183,7 +188,8 @@ def _finish(dense_run, feasible, candidates, dense, limits, dev, out, *, int8, f
                                        measured=result["checks"], search_seconds=search_seconds[0],
                                        trial_seconds=search_seconds[1],
                                        limits=limits.to_dict())
-                atomic_write_json(stage / "fit.json", {**fit_record.to_dict(), "sensitivity": sens})
+                atomic_write_json(stage / "fit.json", {**fit_record.to_dict(), "sensitivity": sens,
+                                                       "validation_subjects": list(prepared.split.val_subjects)})
                 staged = Run(path=stage, config=final.config, architecture=final.architecture, model=final.model,
                              metrics={**final.metrics, "tflm": result["checks"]})
                 report = build_report([dense_run, staged], dev.name, baseline=dense_run, int8=int8)
