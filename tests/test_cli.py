@@ -124,6 +124,7 @@ def test_demo_fits_hmp_when_the_data_root_has_it(tmp_path):
     assert fit["winner"]["est_latency_ms"] <= 5 and fit["measured"]["int8"]["test_windows"] > 1000
     # HMP's validation split has 2 subjects: the user is told the ranking rests on them
     assert len(fit["validation_subjects"]) == 2 and "validation holds 2 subject(s)" in out
+    assert fit["winner"]["selected_by"] == "uniform" and len(set(fit["winner"]["ratios"].values())) == 1
 
 
 def test_real_hmp_train_and_evaluate_from_cli(tmp_path):

@@ -178,3 +178,13 @@ def test_every_candidate_is_scaled_to_just_meet_the_limits(run):
     assert fill_budget(ctx, {g: 0.0 for g in ctx.groups}) == {g: 0.0 for g in ctx.groups}  # nothing sampled, no cut
     loose = _Context(Job(**{**job.__dict__, "limits": Limits.for_device(load_device("nrf52840")).to_dict()}))
     assert set(fill_budget(loose, shape).values()) == {0.0}  # the dense model already fits: nothing to cut
+
+
+def test_select_uniform_keeps_every_group_cut_alike_and_bad_select_is_refused(run, tmp_path):
+    result = fit(run, "nrf52840", tmp_path / "u", max_latency_ms=_latency(run) / 3, trials=4, select="uniform",
+                 **QUICK, log=lambda *_: None)
+    assert len(set(result.winner["ratios"].values())) == 1 and result.winner["selected_by"] == "uniform"
+    assert result.winner["est_latency_ms"] <= _latency(run) / 3
+    with pytest.raises(ConfigError, match="unknown selection 'best'"):
+        fit(run, "nrf52840", tmp_path / "v", select="best", **QUICK)
+    assert not (tmp_path / "v").exists()

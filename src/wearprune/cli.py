@@ -214,6 +214,9 @@ def fit_cmd(
     trials: int = typer.Option(24, "--trials", help="search trials (completed ones count when resuming)"),
     trial_epochs: int = typer.Option(3, "--trial-epochs", help="fine-tuning epochs per candidate that fits"),
     final_epochs: int = typer.Option(10, "--final-epochs", help="fine-tuning epochs of the winner (distilled)"),
+    select: str = typer.Option("auto", "--select", help="winner: search (best on validation), uniform (every "
+                               "layer cut alike, scaled to the budget), auto (uniform when validation has <3 "
+                               "subjects)"),
     workers: int = typer.Option(None, "--workers", help="parallel trial workers (default: up to 2 processes)"),
     storage: str = typer.Option(None, "--storage", help="Optuna storage URL (default: sqlite file in the run)"),
     ray: str = typer.Option(None, "--ray", help="run trials as Ray tasks: auto, local or a cluster ADDRESS"),
@@ -230,7 +233,7 @@ def fit_cmd(
     result = fit(run, device, out, max_latency_ms=max_latency_ms, max_energy_uj=max_energy_uj, max_ram_kb=max_ram_kb,
                  max_flash_kb=max_flash_kb, max_drop=max_drop, int8=int8, trials=trials, trial_epochs=trial_epochs,
                  final_epochs=final_epochs, workers=workers, storage=storage, ray=ray, data_root=data_root,
-                 overwrite=overwrite, progress=True, log=console.print)
+                 select=select, overwrite=overwrite, progress=True, log=console.print)
     _print_fit(result, table_rows)
 
 
@@ -248,7 +251,8 @@ def _print_fit(result, table_rows) -> None:
         table.add_row(*row)
     console.print(table)
     w = result.winner
-    console.print(f"winner: trial {w['number']} ({w['importance']}) of {len(result.candidates)} candidates "
+    console.print(f"winner: trial {w['number']} ({w['importance']}, chosen by {w['selected_by']}) of "
+                  f"{len(result.candidates)} candidates "
                   f"({result.trial_seconds:.0f} s of trials; {result.search_seconds:.0f} s searching in this call); "
                   f"Pareto front (validation score vs estimated energy): trials {result.pareto['est_energy_uj']}")
     limits = result.limits

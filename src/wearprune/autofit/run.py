@@ -31,6 +31,9 @@ from wearprune.errors import ConfigError
 from wearprune.io import atomic_directory, atomic_write_json
 from wearprune.report.render import pareto_front
 
+SELECT = ("auto", "search", "uniform")  # how the winner is chosen among feasible candidates (see fit)
+MIN_RANKING_SUBJECTS = 3
+
 
 @dataclass
 class FitResult:
@@ -52,8 +55,14 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
         max_ram_kb: float | None = None, max_flash_kb: float | None = None, max_drop: float | None = None,
         int8: bool = True, trials: int = 24, trial_epochs: int = 3, final_epochs: int = 10, workers: int | None = None,
         storage: str | None = None, ray: str | None = None, data_root: str | None = None, seed: int = 0,
-        overwrite: bool = False, progress: bool = False, log=print) -> FitResult:
-    """Fit the trained ``run`` to ``device`` within every limit; write the winning run to ``out``."""
+        select: str = "auto", overwrite: bool = False, progress: bool = False, log=print) -> FitResult:
+    """Fit the trained ``run`` to ``device`` within every limit; write the winning run to ``out``.
+
+    ``select``: which feasible candidate wins. "search": the best on validation; "uniform": the
+    uniform cut (every group alike) scaled to the budget; "auto" (default): "uniform" when validation
+    holds fewer than 3 subjects (ranking on 1-2 subjects picked worse models on held-out subjects in
+    docs/fit.md), else "search".
+    """
     from wearprune.autofit.sensitivity import score
     from wearprune.devices import estimate_cost, load_device
     from wearprune.pipeline import _calibration, prepare_from_config
@@ -63,6 +72,8 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
     out = Path(out)
     if out.exists() and not overwrite:
         raise ConfigError(f"{out} already exists; choose another --out or pass --overwrite")
+    if select not in SELECT:
+        raise ConfigError(f"unknown selection {select!r}; choose one of {', '.join(SELECT)}")
     if trials < 1 or trial_epochs < 0 or final_epochs < 0 or (workers is not None and workers < 1):
         raise ConfigError("trials and workers must be at least 1, epochs not negative")
     dense_run = load_run(run)
@@ -92,10 +103,14 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
         log(f"the dense model already meets every limit on {dev.name}: nothing to prune; one trial checks it")
         trials = 1
     val_subjects = list(prepared.split.val_subjects)
-    if 0 < len(val_subjects) < 3:
-        log(f"note: validation holds {len(val_subjects)} subject(s) ({', '.join(val_subjects)}) and candidates are "
-            "ranked on them: the winner can be picked by noise (docs/fit.md measured it; fit.json keeps every "
-            "candidate, the uniform one included)")
+    few = 0 < len(val_subjects) < MIN_RANKING_SUBJECTS
+    if select == "auto":
+        select = "uniform" if few else "search"
+    if few:
+        chosen = ("the uniform cut scaled to the budget" if select == "uniform"
+                  else "the best on them anyway (--select search)")
+        log(f"note: validation holds {len(val_subjects)} subject(s) ({', '.join(val_subjects)}), too few to rank "
+            f"candidates (docs/fit.md): the winner is {chosen}")
     started = time.perf_counter()
     sens = layer_sensitivity(dense_run.model, example, prepared.val, prepared.target_scale, importance="l2",
                              cache=Path(dense_run.path) / "sensitivity.json", task=prepared.dataset.task)
@@ -126,6 +141,8 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
     key = "mae" if prepared.dataset.task == "regression" else "macro_f1"
     feasible = sorted((c for c in candidates if c.get("feasible")),
                       key=lambda c: (-c["val_score"], c["est_energy_uj"]))
+    if select == "uniform":  # uniform cuts first (the better criterion on validation first), the rest as fallbacks
+        feasible.sort(key=lambda c: len(set(c["ratios"].values())) > 1)
     if not feasible:
         closest = min(candidates, key=lambda c: max(c["excess"].values()))
         worst = binding(closest["excess"])
@@ -135,14 +152,14 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
     return _finish(dense_run, feasible, candidates, dense, limits, dev, out, int8=int8, final_epochs=final_epochs,
                    data_root=data_root, overwrite=overwrite, progress=progress,
                    search_seconds=(search_seconds, trial_seconds),
-                   sens=sens, log=log, prepared=prepared, key=key)
+                   sens=sens, log=log, prepared=prepared, key=key, select=select)
 
 
 TRY_FINALISTS = 3  # a finalist can still fail its measured checks; the next ones are tried before giving up
 
 
 def _finish(dense_run, feasible, candidates, dense, limits, dev, out, *, int8, final_epochs, data_root, overwrite,
-            progress, search_seconds, sens, log, prepared, key) -> FitResult:
+            progress, search_seconds, sens, log, prepared, key, select) -> FitResult:
     """Fine-tune the best candidate for longer, export it and check what was measured: TensorFlow Lite
     Micro's own arena (plus the C header's headroom) and flash against the limits, and the fine-tuned
     model's validation drop against --max-drop. A finalist that fails is dropped for the next one."""
@@ -180,7 +197,7 @@ def _finish(dense_run, feasible, candidates, dense, limits, dev, out, *, int8, f
                                     f"{flash / 1024:.0f} KB over {limits.max_ram_kb:g} / {limits.max_flash_kb:g} KB")
                     log(f"  {rejected[-1]}; trying the next candidate")
                     raise _Rejected
-                winner = {**winner, "final_val_score": final_score, "final_drop": drop}
+                winner = {**winner, "final_val_score": final_score, "final_drop": drop, "selected_by": select}
                 pareto = {cost: [candidates[i]["number"] for i in
                                  pareto_front([(c[cost], c["val_score"]) for c in candidates], higher_is_better=True)]
                           for cost in ("est_energy_uj", "est_latency_ms")}
