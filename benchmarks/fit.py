@@ -25,6 +25,7 @@ import torch
 
 import wearprune as wp
 from wearprune.autofit import fit
+from wearprune.autofit.run import is_uniform
 from wearprune.errors import ConfigError
 from wearprune.prune import ratio_for_macs
 
@@ -102,7 +103,7 @@ def _noise(work: Path, name: str, model: str, device: str, final_epochs: int) ->
     feasible = [c for c in record["candidates"] if c["feasible"]]
     best = max(feasible, key=lambda c: c["val_score"])  # what --select search picks
     # the search's own uniform seed (every group cut alike, l2), filled to the same budget
-    uniform = next(c for c in feasible if c["importance"] == "l2" and len(set(c["ratios"].values())) == 1)
+    uniform = next(c for c in feasible if c["importance"] == "l2" and is_uniform(c))
 
     def tuned(candidate: dict, seeds) -> list[float]:
         recipe = {"steps": [{"method": "channel", "ratio": 0.0, "importance": candidate["importance"],

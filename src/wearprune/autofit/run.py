@@ -142,7 +142,7 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
     feasible = sorted((c for c in candidates if c.get("feasible")),
                       key=lambda c: (-c["val_score"], c["est_energy_uj"]))
     if select == "uniform":  # uniform cuts first (the better criterion on validation first), the rest as fallbacks
-        feasible.sort(key=lambda c: len(set(c["ratios"].values())) > 1)
+        feasible.sort(key=lambda c: not is_uniform(c))
     if not feasible:
         closest = min(candidates, key=lambda c: max(c["excess"].values()))
         worst = binding(closest["excess"])
@@ -227,6 +227,11 @@ def _finish(dense_run, feasible, candidates, dense, limits, dev, out, *, int8, f
         return fit_record
     raise ConfigError(f"the best {len(rejected)} candidates failed their measured checks ({'; '.join(rejected)}); "
                       "tighten the limits slightly so the estimates leave room, or run more --trials")
+
+
+def is_uniform(candidate: dict) -> bool:
+    """Every group cut by the same share (what a fixed-ratio prune does)."""
+    return len(set(candidate["ratios"].values())) == 1
 
 
 def _uniform_within(model, example, dev, limits: Limits, int8: bool) -> float:
