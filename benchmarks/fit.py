@@ -31,7 +31,8 @@ from wearprune.prune import ratio_for_macs
 
 DENSE = {"hmp": (15, 64), "mitdb": (4, 256), "troika": (25, 32)}  # epochs, batch (as benchmarks/export_tflm.py)
 MODELS = {"hmp": ["resnet1d", "cnn_gru"], "mitdb": ["resnet1d", "cnn_gru"], "troika": ["resnet1d", "cnn_gru"]}
-# Run for docs/fit.md: --datasets hmp,troika --final-epochs 10 (TROIKA: resnet1d only); MIT-BIH not run yet.
+# Runs for docs/fit.md: --datasets hmp,troika; --datasets mitdb --models resnet1d (MIT-BIH CNN-GRU not run);
+# --noise hmp/resnet1d,troika/resnet1d,hmp/cnn_gru --devices nrf52840.
 DEVICES = ["nrf52840", "stm32u575"]
 MAC_TARGET = 5.0
 
@@ -201,7 +202,8 @@ def write_docs(out: Path, rows: list[dict], noise: list[dict]) -> None:
         "in TensorFlow Lite Micro (the cost model's estimate in brackets). Latency and energy: the cost model's "
         "estimates. Trials s: the trials' own run time summed over the 2 workers (count: candidates). Winner: "
         "how it was chosen (fit's default --select auto: the uniform cut when validation has fewer than 3 "
-        "subjects, as HMP (2) and TROIKA (1) do; see the seed-to-seed spread below). Target from the issue: <= 1 "
+        "subjects, as HMP (2) and TROIKA (1) have, the best on validation otherwise, as for MIT-BIH (3); see the "
+        "seed-to-seed spread below). Target from the issue: <= 1 "
         "macro-F1 point lost (0.5 BPM MAE) with >= {t}x fewer MACs. The fixed-ratio column is the best "
         "criterion of docs/benchmarks.md at the smallest fixed target (2x/4x/8x) that prunes at least as much, "
         "beside its own dense model (trained in that benchmark)."
