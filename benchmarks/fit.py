@@ -31,7 +31,7 @@ from wearprune.prune import ratio_for_macs
 
 DENSE = {"hmp": (15, 64), "mitdb": (4, 256), "troika": (25, 32)}  # epochs, batch (as benchmarks/export_tflm.py)
 MODELS = {"hmp": ["resnet1d", "cnn_gru"], "mitdb": ["resnet1d", "cnn_gru"], "troika": ["resnet1d", "cnn_gru"]}
-# Runs for docs/fit.md: --datasets hmp,troika; --datasets mitdb --models resnet1d (MIT-BIH CNN-GRU not run);
+# Runs for docs/fit.md: --datasets hmp,troika; --datasets mitdb (resnet1d and cnn_gru run separately);
 # --noise hmp/resnet1d,troika/resnet1d,hmp/cnn_gru --devices nrf52840.
 DEVICES = ["nrf52840", "stm32u575"]
 MAC_TARGET = 5.0
