@@ -126,3 +126,28 @@ def test_every_window_zoo_model_is_costed_with_the_exact_mac_count(name):
     c = estimate_cost(model, x, "nrf52840")
     assert c.macs == wp.count_macs(model, x) and c.arena_bytes > 0
     assert c.recurrent == (name in ("cnn_gru", "cnn_lstm"))
+
+
+def test_recurrent_model_is_costed_as_front_end_and_streaming_step():
+    """The arena of a conv + GRU model is planned on the two graphs export ships; in int8 the step is
+    mixed the way litert-torch quantises it, so the GRU's state (read by a float SUB) stays float."""
+    from wearprune.devices.lower import streaming_graphs
+
+    spec = {"layout": "window", "task": "classification", "input_shape": [3, 48], "n_outputs": 4}
+    torch.manual_seed(0)
+    model = wp.build_model("cnn_gru", spec).eval()
+    x = torch.zeros(1, 3, 48)
+    low = lower(model, x, int8=True)
+    front, step = streaming_graphs(low, int8=True)
+    assert {k.kind for k in front.kernels}.isdisjoint({"recurrent", "dense"})  # convs, pooling, layout only
+    ops = [k.runtime_op for k in step.kernels]
+    assert ops.count("FULLY_CONNECTED") == 2 * 6 + 1  # 2 layers x 3 gates x (input, state), + the classifier
+    assert "QUANTIZE" in ops and "DEQUANTIZE" in ops
+    frame, *states = (step.tensors[t].nbytes for t in step.inputs)
+    assert frame == 1 and states == [4, 4]
+    head, tail = arena_estimate(low, int8=True)
+    assert head >= sum(4 * 32 for _ in states)  # the head holds the float states kept between steps
+    # no step form (bidirectional): the old single-kernel costing, still an estimate
+    seq = wp.build_model("sleep_seq", {"layout": "sequence", "task": "classification", "input_shape": [21, 5],
+                                       "n_outputs": 5}).eval()
+    assert streaming_graphs(lower(seq, torch.zeros(1, 21, 5)), int8=False) is None

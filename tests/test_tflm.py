@@ -126,3 +126,28 @@ def test_bidirectional_sequence_model_runs_in_tflm_unrolled_per_gate():
         np.testing.assert_allclose(run_tflm(to_tflite(form, torch.from_numpy(seqs[:1])), seqs), want, atol=1e-4)
         int8 = to_tflite(form, torch.from_numpy(seqs[:1]), int8=True, calibration=seqs)
         assert np.abs(run_tflm(int8, seqs) - want).max() < 0.15 * np.abs(want).max() + 1e-3
+
+
+@pytest.mark.parametrize("name", ["cnn_gru", "cnn_lstm"])
+def test_recurrent_arena_is_estimated_on_the_streaming_graphs_export_makes(name, windows):
+    """A recurrent model ships as a front end and a streaming step; the cost model plans those two
+    graphs (int8: the mixed int8/float step litert-torch makes, op for op) and lands within 10 % of
+    the arena TFLite Micro allocates for them (larger graph + the state kept between steps)."""
+    from collections import Counter
+
+    from wearprune.devices.lower import streaming_graphs
+    from wearprune.pipeline import _streaming_tflite
+
+    torch.manual_seed(0)
+    dense = wp.build_model(name, SPEC).eval()
+    x = torch.from_numpy(windows[:1])
+    pruned, _ = wp.prune(dense, torch.from_numpy(windows[:2]), method="channel", ratio=0.5)
+    for model, dtype in ((dense, "fp32"), (dense, "int8"), (pruned.eval(), "int8")):
+        int8 = dtype == "int8"
+        _, record, made, _ = _streaming_tflite(model, x, windows[:1], dtype, torch.from_numpy(windows))
+        low = lower(model, x, int8=int8)
+        _, step = streaming_graphs(low, int8)
+        made_ops = Counter(tflite_summary(made[f"model_step_{dtype}.tflite"])["ops"])
+        assert Counter(k.runtime_op for k in step.kernels) == made_ops, (name, dtype)
+        estimate = sum(arena_estimate(low, int8))
+        assert abs(estimate - record["arena_bytes"]) / record["arena_bytes"] < 0.10, (name, dtype, estimate)

@@ -498,9 +498,11 @@ def _streaming_tflite(model, x1: torch.Tensor, windows: np.ndarray, dtype: str, 
         step_b = to_tflite(step, (frame, *states))
     step_a = measure_arena(step_b)
     outputs = run_tflm_streaming(front_b, step_b, len(shapes), windows)
-    state_bytes = sum(int(np.prod(s)) for s in shapes) * (1 if dtype == "int8" else 4)  # kept between steps
+    summary = tflite_summary(step_b)
+    # kept between steps, at the step's input types (int8 graphs keep a state float where float ops read it)
+    state_bytes = sum(summary["input_bytes"][1:])
     record.update({"streaming": True, "step_arena_bytes": step_a.total, "state_bytes": state_bytes,
-                   "step_ops": len(tflite_summary(step_b)["ops"]), "step_tflite_bytes": len(step_b),
+                   "step_ops": len(summary["ops"]), "step_tflite_bytes": len(step_b),
                    "tflite_bytes": len(step_b)})
     made[f"model_step_{dtype}.tflite"] = step_b
     if frontend is not None:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from wearprune.devices.lower import CONV, DENSE, DEPTHWISE, LAYOUT, MAC_KINDS, PAD, Lowered, lower
+from wearprune.devices.lower import CONV, DENSE, DEPTHWISE, LAYOUT, MAC_KINDS, PAD, Lowered, lower, streaming_graphs
 from wearprune.devices.memory import Buffer, align, greedy_plan, lifetimes
 from wearprune.devices.profile import DeviceProfile, load_device
 
@@ -34,7 +34,7 @@ _IO_TENSOR_B = 64  # persistent TfLiteTensor per model input/output
 _FIXED_TAIL_B = 600
 _PER_KERNEL_TAIL_B = 15
 _OP_DATA_B = {CONV: 96, DEPTHWISE: 96, DENSE: 24, "elementwise": 56, PAD: 56, "pool": 56, "reduce": 56}
-_PER_CHANNEL_B = 8  # conv/depthwise output multiplier + shift per channel (kept for float too)
+_PER_CHANNEL_B = 8  # output multiplier + shift per channel (see _per_channel)
 # The .tflite flatbuffer around the weights: a fixed part and a cost per tensor (shape, name,
 # quantisation, buffer alignment); least squares on the basicmotions zoo files (calibration rows of
 # docs/cost_validation.md), BatchNorm folded as export does.
@@ -81,11 +81,26 @@ class Cost:
 
 
 def arena_estimate(low: Lowered, int8: bool) -> tuple[int, int]:
-    """(head, tail) bytes of TFLite Micro's arena for this lowered graph."""
+    """(head, tail) bytes of TFLite Micro's arena for this lowered graph. A model with a recurrent
+    layer runs as export makes it: the front end over the window, then the step once per frame, one
+    graph at a time; the arena is the larger of the two, and the head also holds the state kept
+    between steps."""
+    parts = streaming_graphs(low, int8)
+    if parts is None:
+        return _graph_arena(low, int8)
+    front, step = parts
+    state = sum(align(step.tensors[t].elems * (step.tensors[t].nbytes or (1 if int8 else 4)))
+                for t in step.inputs[1:])
+    head, tail = max(_graph_arena(front, int8), _graph_arena(step, int8), key=sum)
+    return head + state, tail
+
+
+def _graph_arena(low: Lowered, int8: bool) -> tuple[int, int]:
     nbytes = 1 if int8 else 4
     life = lifetimes(len(low.kernels), [(k.inputs, k.output) for k in low.kernels], low.inputs, low.outputs,
                      len(low.tensors))
-    buffers = [Buffer(align(low.tensors[t].elems * nbytes), a, b) for t, (a, b) in life.items()]
+    buffers = [Buffer(align(low.tensors[t].elems * (low.tensors[t].nbytes or nbytes)), a, b)
+               for t, (a, b) in life.items()]
     for i, k in enumerate(low.kernels, start=1):
         if k.scratch:
             buffers.append(Buffer(align(k.scratch * 4), i, i))  # recurrent state and gates stay 32-bit
@@ -96,9 +111,16 @@ def arena_estimate(low: Lowered, int8: bool) -> tuple[int, int]:
     tail = (_FIXED_TAIL_B + len(low.kernels) * (_NODE_B + _PER_KERNEL_TAIL_B)
             + (len(low.tensors) + n_consts) * _EVAL_TENSOR_B
             + (len(low.inputs) + len(low.outputs)) * _IO_TENSOR_B + (64 if int8 else 0)
-            + sum(_OP_DATA_B.get(k.kind, 0) + (_PER_CHANNEL_B * k.channels if k.kind in (CONV, DEPTHWISE) else 0)
-                  for k in low.kernels))
+            + sum(_OP_DATA_B.get(k.kind, 0) + _PER_CHANNEL_B * _per_channel(k, int8) for k in low.kernels))
     return head, tail
+
+
+def _per_channel(k, int8: bool) -> int:
+    """Channels TFLite Micro keeps an output multiplier and shift for: a conv's (float too), and an
+    int8 fully-connected layer's (litert-torch quantises its weights per channel)."""
+    if k.kind in (CONV, DEPTHWISE) or (int8 and k.kind == DENSE):
+        return k.channels
+    return 0
 
 
 def _shared_const(k) -> int:
@@ -107,19 +129,23 @@ def _shared_const(k) -> int:
 
 
 def flash_estimate(low: Lowered, int8: bool, sparse_zeros: int = 0) -> tuple[int, int]:
-    """(weights bytes, .tflite bytes). ``sparse_zeros``: weights known to be zero, stored as a mask."""
-    w = sum(k.weights for k in low.kernels)
-    b = sum(k.biases for k in low.kernels)
+    """(weights bytes, .tflite bytes). ``sparse_zeros``: weights known to be zero, stored as a mask.
+    A model with a recurrent layer ships as export makes it: two flatbuffers, front end and step."""
+    graphs = streaming_graphs(low, int8) or (low,)
+    kernels = [k for g in graphs for k in g.kernels]
+    w = sum(k.weights for k in kernels)
+    b = sum(k.biases for k in kernels)
     if int8:
-        weights = w + 4 * b + sum(12 * k.channels for k in low.kernels if k.kind in MAC_KINDS)
+        weights = w + 4 * b + sum(12 * k.channels for k in kernels if k.kind in MAC_KINDS)
     else:
         weights = 4 * (w + b)
     if sparse_zeros:
         per = 1 if int8 else 4
         weights -= sparse_zeros * per
         weights += (w + 7) // 8  # one bit per weight says which are stored
-    n_tensors = len(low.tensors) + sum(k.const_tensors for k in low.kernels)
-    model = weights + _FLATBUFFER_FIXED_B[int8] + n_tensors * _FLATBUFFER_PER_TENSOR_B[int8]
+    n_tensors = sum(len({t for k in g.kernels for t in (*k.inputs, k.output)} | set(g.inputs)) for g in graphs)
+    n_tensors += sum(k.const_tensors for k in kernels)
+    model = weights + len(graphs) * _FLATBUFFER_FIXED_B[int8] + n_tensors * _FLATBUFFER_PER_TENSOR_B[int8]
     return weights, model
 
 
@@ -161,8 +187,12 @@ def estimate_cost(model: nn.Module, example: torch.Tensor, device: str | DeviceP
     binding = max(limits, key=limits.get)
     notes = []
     if low.has_recurrent:
-        notes.append("recurrent layers are costed as a streaming step kernel (state + gates as scratch); "
-                     "litert-torch unrolls them, which TFLite Micro cannot run")
+        if streaming_graphs(low, int8) is not None:
+            notes.append("the recurrent layer runs as export's streaming step: the arena is the larger of the "
+                         "front end's and the step's, plus the state kept between steps")
+        else:
+            notes.append("recurrent layers are costed as a streaming step kernel (state + gates as scratch); "
+                         "litert-torch unrolls them, which TFLite Micro cannot run")
     return Cost(device=dev.name, dtype=dtype, params=params, macs=low.macs, weights_bytes=weights_b,
                 model_flash_bytes=model_b, flash_bytes=flash_total, arena_bytes=arena, arena_head_bytes=head,
                 arena_tail_bytes=tail, latency_ms=latency_ms, energy_uj=energy_uj, battery_hours=battery,

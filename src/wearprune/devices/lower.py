@@ -10,8 +10,10 @@ exist:
 - BatchNorm after a convolution or linear layer is folded into it; ReLU/ReLU6 after a
   convolution, linear layer or add is fused into it; dropout and identity vanish;
 - a convolution's padding is free when it is VALID or TF-SAME, otherwise an explicit PAD tensor;
-- GRU/LSTM layers are one recurrent kernel here (the streaming form firmware runs), with their
-  state and gate buffers as scratch; litert-torch itself unrolls them over time.
+- GRU/LSTM layers are one recurrent kernel here (MACs and time), which also carries the streaming
+  step export makes of the layer (one FULLY_CONNECTED per gate and the gate math, int8 where
+  litert-torch quantises it): the arena is planned on the front end and that step
+  (:func:`streaming_graphs`), the graphs firmware runs; litert-torch itself would unroll the layer.
 
 An op this lowering does not know raises :class:`UnsupportedOpError` naming the op and the node.
 """
@@ -39,6 +41,7 @@ class Tensor:
     id: int
     shape: tuple[int, ...]  # batch 1
     layout: str = "torch"  # "torch" (as PyTorch lays it out) or "nhwc" (channel-last, inside conv regions)
+    nbytes: int = 0  # bytes per element where it differs from the graph's dtype (float in an int8 graph)
 
     @property
     def elems(self) -> int:
@@ -61,6 +64,7 @@ class Kernel:
     channels: int = 0  # output channels: per-channel quantisation parameters in int8
     work: int = 0  # output elements: the work of kernels without MACs
     scratch: int = 0  # elements of working memory besides inputs and outputs (recurrent state, gates)
+    step: Lowered | None = None  # a recurrent layer's streaming step graph (fp32), where export can make one
 
     @property
     def const_tensors(self) -> int:
@@ -95,10 +99,11 @@ _PERMUTE_FUNCS = {torch.transpose, torch.permute}
 _PERMUTE_METHODS = {"transpose", "permute"}
 _ELEMENTWISE_FUNCS = {torch.relu, F.relu, torch.sigmoid, torch.tanh, F.gelu, F.silu, torch.softmax, F.softmax}
 _GATES = {nn.GRU: 3, nn.LSTM: 4, nn.RNN: 1}
+_TFLITE_NAMES = {"SIGMOID": "LOGISTIC"}  # PyTorch's name -> the TFLite builtin
 
 
-def lower(model: nn.Module, example: torch.Tensor, *, int8: bool = False) -> Lowered:
-    """Lower ``model`` for one window shaped like ``example[:1]``.
+def lower(model: nn.Module, example: torch.Tensor | tuple, *, int8: bool = False) -> Lowered:
+    """Lower ``model`` for one window shaped like ``example[:1]`` (a tuple: one tensor per input).
 
     ``int8``: litert-torch's quantized graphs keep elementwise ops in PyTorch's layout (each
     operand transposed back), which changes the tensors the arena holds.
@@ -115,7 +120,8 @@ def lower(model: nn.Module, example: torch.Tensor, *, int8: bool = False) -> Low
     try:
         with torch.no_grad():
             lowerer = _Lowerer(gm, int8)
-            lowerer.run(torch.as_tensor(example[:1], dtype=torch.float32))
+            examples = example if isinstance(example, tuple) else (example,)
+            lowerer.run(*(torch.as_tensor(e[:1], dtype=torch.float32) for e in examples))
     finally:
         model.train(was_training)
     return lowerer.out
@@ -198,6 +204,11 @@ class _Lowerer(fx.Interpreter):
         return self.value[n.args[i]]
 
     def _op_placeholder(self, n, real):
+        if isinstance(real, (tuple, list)):  # a *args input: one graph input per tensor
+            return tuple(self._input(r) for r in real)
+        return self._input(real)
+
+    def _input(self, real) -> int:
         tid = self._tensor(real.shape[1:] and (1, *real.shape[1:]))
         self.out.inputs.append(tid)
         return tid
@@ -340,6 +351,7 @@ class _Lowerer(fx.Interpreter):
 
     def _elementwise(self, op, name, ins, real):
         layout = self.t(ins[0]).layout
+        op = _TFLITE_NAMES.get(op, op)
         return self._kernel(ELEMENTWISE, op, name, ins, _shape_in(real, layout), layout)
 
     def _view(self, x, real, name):
@@ -366,8 +378,96 @@ class _Lowerer(fx.Interpreter):
         state = m.num_layers * dirs * m.hidden_size * (2 if isinstance(m, nn.LSTM) else 1)
         out = self._kernel(RECURRENT, type(m).__name__.upper(), name, [xin], (1, *seq.shape[1:]), macs=macs,
                            weights=weights, biases=biases, channels=gates * m.hidden_size * dirs,
-                           scratch=state + gates * m.hidden_size * dirs)
+                           scratch=state + gates * m.hidden_size * dirs, step=_cell_step(m))
         return (out, None) if isinstance(real, tuple) else out
+
+
+def streaming_graphs(low: Lowered, int8: bool) -> tuple[Lowered, Lowered] | None:
+    """(front end, step): the two graphs firmware runs for a model whose one recurrent layer has a
+    step form (export's streaming step), else None. The kernels after the recurrent layer run in the
+    step on its output; the slices that pick the last frame of the sequence vanish there."""
+    rec = [i for i, k in enumerate(low.kernels) if k.kind == RECURRENT]
+    if len(rec) != 1 or low.kernels[rec[0]].step is None:
+        return None
+    r = low.kernels[rec[0]]
+    front = Lowered(low.tensors, low.kernels[:rec[0]], low.inputs, [r.inputs[0]])
+    cell = r.step
+    step = Lowered(list(cell.tensors), list(cell.kernels), list(cell.inputs))
+    alias = {r.output: cell.outputs[0]}  # full-graph tensor -> step tensor
+    for k in low.kernels[rec[0] + 1:]:
+        if any(t not in alias for t in k.inputs):
+            return None  # reads something besides the recurrent output: not the conv + RNN + head shape
+        if k.kind == LAYOUT:
+            alias[k.output] = alias[k.inputs[0]]
+            continue
+        t = low.tensors[k.output]
+        step.tensors.append(Tensor(len(step.tensors), t.shape, t.layout))
+        alias[k.output] = step.tensors[-1].id
+        step.kernels.append(Kernel(**{**vars(k), "inputs": [alias[i] for i in k.inputs], "output": alias[k.output]}))
+    if any(t not in alias for t in low.outputs):
+        return None
+    step.outputs = [alias[t] for t in low.outputs] + cell.outputs[1:]
+    return front, int8_step(step) if int8 else step
+
+
+def _cell_step(m: nn.Module) -> Lowered | None:
+    """The streaming step export makes of this layer (one Linear per gate, the gate math as
+    elementwise ops), lowered; None where export has no step form (bidirectional, nn.RNN, projections)."""
+    from wearprune.export.streaming import GRUStep, LSTMStep
+
+    kind = {nn.GRU: GRUStep, nn.LSTM: LSTMStep}.get(type(m))
+    if kind is None or m.bidirectional or getattr(m, "proj_size", 0) or not m.batch_first:
+        return None
+    per_layer = 2 if isinstance(m, nn.LSTM) else 1
+    states = tuple(torch.zeros(1, m.hidden_size) for _ in range(m.num_layers * per_layer))
+    return lower(kind(m, nn.Identity()), (torch.zeros(1, m.input_size), *states))
+
+
+# What litert-torch's pt2e quantizer leaves in int8 in a recurrent step; the gate adds, subtractions
+# and activations stay float, with QUANTIZE / DEQUANTIZE between (seen in its GRU and LSTM steps).
+_INT8_STEP_OPS = {"FULLY_CONNECTED", "MUL"}
+
+
+def int8_step(step: Lowered) -> Lowered:
+    """``step`` (lowered fp32) as litert-torch's int8 conversion makes it: mixed int8 and float
+    tensors, one QUANTIZE or DEQUANTIZE per tensor that crosses, placed before its first reader. A
+    state input read by any float op stays a float input (the GRU's h); an output is int8 where an
+    int8 copy is made anyway, else as produced (the LSTM's c stays float)."""
+    out = Lowered()
+    new_id: dict[int, int] = {}
+    crossed: dict[int, int] = {}  # old tensor id -> its converted copy (new id)
+    readers: dict[int, set[bool]] = {}
+    for k in step.kernels:
+        for t in k.inputs:
+            readers.setdefault(t, set()).add(k.runtime_op in _INT8_STEP_OPS)
+
+    def add_tensor(old: int, int8: bool) -> int:
+        t = step.tensors[old]
+        out.tensors.append(Tensor(len(out.tensors), t.shape, t.layout, 1 if int8 else 4))
+        return len(out.tensors) - 1
+
+    def read(old: int, int8: bool, node: str) -> int:
+        t = new_id[old]
+        if (out.tensors[t].nbytes == 1) == int8:
+            return t
+        if old not in crossed:
+            crossed[old] = add_tensor(old, int8)
+            op = "QUANTIZE" if int8 else "DEQUANTIZE"
+            out.kernels.append(Kernel(ELEMENTWISE, op, node, [t], crossed[old], work=out.tensors[t].elems))
+        return crossed[old]
+
+    for t in step.inputs:
+        new_id[t] = add_tensor(t, int8=False not in readers.get(t, {True}))
+        out.inputs.append(new_id[t])
+    for k in step.kernels:
+        int8 = k.runtime_op in _INT8_STEP_OPS
+        ins = [read(t, int8, k.node) for t in k.inputs]
+        new_id[k.output] = add_tensor(k.output, int8)
+        out.kernels.append(Kernel(**{**vars(k), "inputs": ins, "output": new_id[k.output]}))
+    # an output is the int8 copy where one exists (a state the next layer reads), else as produced
+    out.outputs = [crossed[t] if t in crossed and out.tensors[crossed[t]].nbytes == 1 else new_id[t]
+                   for t in step.outputs]
+    return out
 
 
 def _feeds_binary(n: fx.Node, modules: dict) -> bool:

@@ -63,8 +63,8 @@ class GRUStep(_RNNStep):
 
     def forward(self, frame, *states):
         x, new = frame, []
-        for layer, h in zip(self.layers, states):
-            x = _gru_cell(layer["x"], layer["h"], x, h)
+        for k, layer in enumerate(self.layers):  # states indexed, not iterated: torch.fx traces this
+            x = _gru_cell(layer["x"], layer["h"], x, states[k])
             new.append(x)
         return (self.head(x), *new)
 

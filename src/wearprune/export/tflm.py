@@ -157,7 +157,13 @@ def tflite_summary(tflite: bytes) -> dict:
     for op in graph.operators:
         code = model.operatorCodes[op.opcodeIndex]
         ops.append(names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM"))
-    return {"ops": ops, "n_tensors": len(graph.tensors), "bytes": len(tflite)}
+    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    input_bytes = [int(np.prod(graph.tensors[i].shape)) * _TYPE_BYTES.get(types[graph.tensors[i].type], 4)
+                   for i in graph.inputs]
+    return {"ops": ops, "n_tensors": len(graph.tensors), "bytes": len(tflite), "input_bytes": input_bytes}
+
+
+_TYPE_BYTES = {"FLOAT32": 4, "INT32": 4, "INT16": 2, "INT8": 1, "UINT8": 1}
 
 
 def run_tflm_streaming(frontend: bytes | None, step: bytes, n_states: int, x: np.ndarray) -> np.ndarray:
