@@ -160,6 +160,14 @@ def write_markdown(path: Path, arena: list[dict], mlperf: list[dict]) -> None:
                   f"{len(val)} rows. `.tflite` size: worst {_pct(worst_fl['tflite_err'])}.", ""]
         window = [r for r in val if r["tflm_head"] is not None]
         exact = sum(r["est_head"] == r["tflm_head"] for r in window)
+        streaming = [r for r in val if r["tflm_head"] is None]
+        if streaming:
+            worst_s = max(streaming, key=lambda r: abs(r["arena_err"]))
+            lines += [f"Recurrent models (front end + streaming step), validation rows: worst arena error "
+                      f"{_pct(worst_s['arena_err'])} ({worst_s['dataset']} / {worst_s['model']} {worst_s['variant']} "
+                      f"{worst_s['dtype']}), mean absolute error "
+                      f"{100 * sum(abs(r['arena_err']) for r in streaming) / len(streaming):.1f} % over "
+                      f"{len(streaming)} rows.", ""]
         over = [r for r in val if abs(r["arena_err"]) > 0.10]
         lines += [f"The planned (head) part matches TFLite Micro exactly in {exact} of {len(window)} validation rows "
                   "(window graphs). "

@@ -55,14 +55,19 @@ def _interpreter(path: str):
     from tflite_micro.python.tflite_micro import runtime
 
     interp = runtime.Interpreter.from_bytes(Path(path).read_bytes(), arena_size=ARENA)
-    d = interp.get_input_details(0)
-    x = np.random.default_rng(0).standard_normal(tuple(d["shape"])).astype(np.float32)
-    if d["dtype"] != np.float32:
-        q = d["quantization_parameters"]
-        scale, zero = float(q["scales"][0]), int(q["zero_points"][0])
-        info = np.iinfo(d["dtype"])
-        x = np.clip(np.round(x / scale) + zero, info.min, info.max).astype(d["dtype"])
-    interp.set_input(x, 0)
+    rng = np.random.default_rng(0)
+    for i in range(64):  # every input (a streaming step also takes its states)
+        try:
+            d = interp.get_input_details(i)
+        except IndexError:
+            break
+        x = rng.standard_normal(tuple(d["shape"])).astype(np.float32)
+        if d["dtype"] != np.float32:
+            q = d["quantization_parameters"]
+            scale, zero = float(q["scales"][0]), int(q["zero_points"][0])
+            info = np.iinfo(d["dtype"])
+            x = np.clip(np.round(x / scale) + zero, info.min, info.max).astype(d["dtype"])
+        interp.set_input(x, i)
     return interp
 
 

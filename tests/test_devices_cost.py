@@ -151,3 +151,22 @@ def test_recurrent_model_is_costed_as_front_end_and_streaming_step():
     seq = wp.build_model("sleep_seq", {"layout": "sequence", "task": "classification", "input_shape": [21, 5],
                                        "n_outputs": 5}).eval()
     assert streaming_graphs(lower(seq, torch.zeros(1, 21, 5)), int8=False) is None
+
+
+def test_recurrent_latency_charges_every_step_op_each_frame():
+    """Firmware invokes the step once per frame: with only fixed costs left in the profile, latency is
+    (front-end ops + frames x step ops) x per-op cost + (1 + frames) invokes x per-invoke cost."""
+    from dataclasses import replace
+
+    from wearprune.devices.lower import step_frames, streaming_graphs
+
+    spec = {"layout": "window", "task": "classification", "input_shape": [3, 48], "n_outputs": 4}
+    model, x = wp.build_model("cnn_gru", spec).eval(), torch.zeros(1, 3, 48)
+    dev = replace(load_device("nrf52840"), cycles_per_mac={"int8": 0.0, "fp32": 0.0},
+                  cycles_per_element={"int8": 0.0, "fp32": 0.0}, op_overhead_cycles=100, inference_overhead_cycles=1000)
+    low = lower(model, x, int8=True)
+    front, step = streaming_graphs(low, int8=True)
+    frames = step_frames(low)
+    assert frames == 24  # the convs keep 48 samples, max-pool 2 halves them
+    cycles = estimate_cost(model, x, dev).latency_ms * dev.clock_mhz * 1e3
+    assert cycles == pytest.approx((len(front.kernels) + frames * len(step.kernels)) * 100 + (1 + frames) * 1000)

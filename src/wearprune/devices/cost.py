@@ -10,19 +10,32 @@ TensorFlow Lite Micro and MLPerf Tiny is in ``docs/cost_validation.md``.
 - peak RAM = the TFLite Micro arena: planned activations (:mod:`wearprune.devices.memory`) plus
   its persistent structures;
 - latency = (sum over kernels of MACs x cycles/MAC + other work x cycles/element + per-kernel
-  overhead + per-inference overhead) / clock; energy = latency x active power;
+  overhead + per-invoke overhead) / clock; energy = latency x active power. A recurrent model runs
+  as export ships it: the front end once, then the streaming step (every op of it) once per frame;
+- peak RAM and flash of a recurrent model: the front end and the step graph (see ``arena_estimate``);
 - battery life for a duty cycle: ``inferences_per_min`` inferences, asleep in between. The model
   only: sensors, radio and display are not counted.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
 
-from wearprune.devices.lower import CONV, DENSE, DEPTHWISE, LAYOUT, MAC_KINDS, PAD, Lowered, lower, streaming_graphs
+from wearprune.devices.lower import (
+    CONV,
+    DENSE,
+    DEPTHWISE,
+    LAYOUT,
+    MAC_KINDS,
+    PAD,
+    Lowered,
+    lower,
+    step_frames,
+    streaming_graphs,
+)
 from wearprune.devices.memory import Buffer, align, greedy_plan, lifetimes
 from wearprune.devices.profile import DeviceProfile, load_device
 
@@ -153,13 +166,29 @@ def kernel_cycles(low: Lowered, device: DeviceProfile, dtype: str) -> list[Kerne
     nbytes = 1 if dtype == "int8" else 4
     out = []
     for k in low.kernels:
+        size = low.tensors[k.output].nbytes or nbytes
+        kind = "fp32" if size == 4 else dtype  # the float gate math of an int8 step runs at float speed
         if k.kind in MAC_KINDS:
-            cycles = k.macs * device.cycles_per_mac[dtype]
+            cycles = k.macs * device.cycles_per_mac[kind]
         else:
-            cycles = k.work * device.cycles_per_element[dtype]
+            cycles = k.work * device.cycles_per_element[kind]
         cycles += device.op_overhead_cycles
-        out.append(KernelCost(k.node, k.runtime_op, k.kind, k.macs, low.tensors[k.output].elems * nbytes, cycles))
+        out.append(KernelCost(k.node, k.runtime_op, k.kind, k.macs, low.tensors[k.output].elems * size, cycles))
     return out
+
+
+def device_kernels(low: Lowered, device: DeviceProfile, dtype: str) -> tuple[list[KernelCost], int]:
+    """(kernels as the device runs them for one window, interpreter invokes). A model with a recurrent
+    layer runs its front end once and the streaming step once per frame: every step op pays its
+    per-op cost each frame, and each call is an invoke."""
+    parts = streaming_graphs(low, dtype == "int8")
+    if parts is None:
+        return kernel_cycles(low, device, dtype), 1
+    front, step = parts
+    frames = step_frames(low)
+    per_frame = [replace(k, node=f"{k.node} (x{frames} frames)", macs=k.macs * frames, cycles=k.cycles * frames)
+                 for k in kernel_cycles(step, device, dtype)]
+    return kernel_cycles(front, device, dtype) + per_frame, 1 + frames
 
 
 def estimate_cost(model: nn.Module, example: torch.Tensor, device: str | DeviceProfile, *, int8: bool = True,
@@ -174,8 +203,8 @@ def estimate_cost(model: nn.Module, example: torch.Tensor, device: str | DeviceP
     weights_b, model_b = flash_estimate(low, int8, zeros)
     head, tail = arena_estimate(low, int8)
     arena = head + tail
-    kernels = kernel_cycles(low, dev, dtype)
-    cycles = sum(k.cycles for k in kernels) + dev.inference_overhead_cycles
+    kernels, invokes = device_kernels(low, dev, dtype)
+    cycles = sum(k.cycles for k in kernels) + dev.inference_overhead_cycles * invokes
     latency_ms = cycles / (dev.clock_mhz * 1e3)
     energy_uj = latency_ms * dev.active_mw  # mW x ms = uJ
     battery = _battery_hours(dev, latency_ms, energy_uj, inferences_per_min)
@@ -188,8 +217,9 @@ def estimate_cost(model: nn.Module, example: torch.Tensor, device: str | DeviceP
     notes = []
     if low.has_recurrent:
         if streaming_graphs(low, int8) is not None:
-            notes.append("the recurrent layer runs as export's streaming step: the arena is the larger of the "
-                         "front end's and the step's, plus the state kept between steps")
+            notes.append(f"the recurrent layer runs as export's streaming step, one invoke per frame "
+                         f"({invokes - 1} frames): latency is the front end once plus every step op each frame; "
+                         "the arena is the larger of the two graphs', plus the state kept between steps")
         else:
             notes.append("recurrent layers are costed as a streaming step kernel (state + gates as scratch); "
                          "litert-torch unrolls them, which TFLite Micro cannot run")

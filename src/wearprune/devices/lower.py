@@ -410,6 +410,12 @@ def streaming_graphs(low: Lowered, int8: bool) -> tuple[Lowered, Lowered] | None
     return front, int8_step(step) if int8 else step
 
 
+def step_frames(low: Lowered) -> int:
+    """Frames per window the streaming step runs: the recurrent layer's sequence length ([1, T, F])."""
+    r = next(k for k in low.kernels if k.kind == RECURRENT)
+    return low.tensors[r.inputs[0]].shape[1]
+
+
 def _cell_step(m: nn.Module) -> Lowered | None:
     """The streaming step export makes of this layer (one Linear per gate, the gate math as
     elementwise ops), lowered; None where export has no step form (bidirectional, nn.RNN, projections)."""
