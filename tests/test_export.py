@@ -58,6 +58,15 @@ def test_recurrent_model_exports_as_a_streaming_step_that_runs_in_tflm(tmp_path)
     assert int8["streaming"] and int8["quantizer"] == "pt2e-ptq" and int8["max_abs_diff"] < 0.5
     assert int8["tflite_bytes"] < fp32["tflite_bytes"]
     assert {"model_frontend_int8.tflite", "model_step_int8.tflite"} <= set(result["files"])
+    # the step's header tells firmware each state's size and types: the int8 GRU step reads its state
+    # as float and returns it as int8, so output k is dequantised before it goes back in as input k
+    header = (path / "model_step_data.h").read_text()
+    assert "#define MODEL_STEP_STATE_2_ELEMENTS 32" in header and "MODEL_STEP_STATE_3" not in header
+    assert "/* state 1: input 1 float32, output 1 int8 */" in header and "MODEL_STEP_STATE_1_OUT_SCALE" in header
+    if shutil.which("gcc"):
+        res = subprocess.run(["gcc", "-std=c11", "-Wall", "-Werror", "-c", str(path / "model_step_data.c"), "-o",
+                              str(tmp_path / "step.o")], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
 
 
 def test_causal_tcn_also_exports_a_per_sample_streaming_step(tmp_path):

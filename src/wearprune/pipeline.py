@@ -538,14 +538,20 @@ def _check_int8(fp32: dict, int8: dict, key: str, tolerance: float, graph, calib
 
 
 def _io_details(tflite: bytes) -> dict:
-    from .export.tflm import _load
+    from .export.tflm import _load, tflite_summary
 
     interp, _ = _load(tflite)
-    out = {}
-    for side, detail in (("input", interp.get_input_details(0)), ("output", interp.get_output_details(0))):
+
+    def describe(detail: dict) -> dict:
         q = detail["quantization_parameters"]
         quantised = len(q["scales"]) > 0
-        out[side] = {"dtype": np.dtype(detail["dtype"]).name, "shape": list(detail["shape"]),
-                     "scale": float(q["scales"][0]) if quantised else None,
-                     "zero_point": int(q["zero_points"][0]) if quantised else None}
+        return {"dtype": np.dtype(detail["dtype"]).name, "shape": list(detail["shape"]),
+                "scale": float(q["scales"][0]) if quantised else None,
+                "zero_point": int(q["zero_points"][0]) if quantised else None}
+
+    out = {"inputs": [], "outputs": []}
+    for side, get in (("inputs", interp.get_input_details), ("outputs", interp.get_output_details)):
+        for i in range(len(tflite_summary(tflite)[side])):
+            out[side].append(describe(get(i)))
+    out["input"], out["output"] = out["inputs"][0], out["outputs"][0]  # a streaming step: the frame, the output
     return out

@@ -14,9 +14,28 @@ def c_identifier(name: str) -> str:
     return ident if ident and not ident[0].isdigit() else f"m_{ident}"
 
 
+def _state_lines(prefix: str, ins: list[dict], outs: list[dict]) -> list[str]:
+    """A streaming step's states: input k and output k are the same state, kept between calls. Their
+    types can differ (litert-torch's int8 GRU step reads its state as float and returns it as int8)."""
+    if not ins:
+        return []
+    lines = ["", "/* Streaming state: after each call, feed output k back as input k on the next call (all zero",
+             " * before the first frame). Where their types differ, dequantize output k with its scale/zero point",
+             " * (real = scale * (q - zero_point)), then quantize for input k if that one is int8. */"]
+    for k, (i, o) in enumerate(zip(ins, outs), start=1):
+        lines += [f"#define {prefix}_STATE_{k}_ELEMENTS {int(np.prod([int(s) for s in i['shape']]))}",
+                  f"/* state {k}: input {k} {i['dtype']}, output {k} {o['dtype']} */"]
+        for side, d in (("IN", i), ("OUT", o)):
+            if d.get("scale") is not None:
+                lines += [f"#define {prefix}_STATE_{k}_{side}_SCALE {d['scale']!r}f",
+                          f"#define {prefix}_STATE_{k}_{side}_ZERO_POINT {d['zero_point']}"]
+    return lines
+
+
 def to_c_source(tflite: bytes, name: str, *, arena_bytes: int, io: dict,
                 normalizer: dict | None = None) -> tuple[str, str]:
-    """(header, source). ``io``: input/output dtype, shape, scale and zero point from TFLite Micro.
+    """(header, source). ``io``: input/output dtype, shape, scale and zero point from TFLite Micro
+    (``inputs``/``outputs``: every one; a streaming step's states follow its frame and its output).
     ``normalizer``: per-channel mean/std the model expects its input standardised with."""
     ident = c_identifier(name)
     guard = f"{ident.upper()}_DATA_H_"
@@ -33,6 +52,7 @@ def to_c_source(tflite: bytes, name: str, *, arena_bytes: int, io: dict,
         if d.get("scale") is not None:
             lines += [f"#define {ident.upper()}_{side.upper()}_SCALE {d['scale']!r}f",
                       f"#define {ident.upper()}_{side.upper()}_ZERO_POINT {d['zero_point']}"]
+    lines += _state_lines(ident.upper(), io.get("inputs", [])[1:], io.get("outputs", [])[1:])
     if normalizer:
         mean = ", ".join(f"{float(v)!r}f" for v in np.ravel(normalizer["mean"]))
         std = ", ".join(f"{float(v)!r}f" for v in np.ravel(normalizer["std"]))

@@ -160,7 +160,8 @@ def tflite_summary(tflite: bytes) -> dict:
     types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
     input_bytes = [int(np.prod(graph.tensors[i].shape)) * _TYPE_BYTES.get(types[graph.tensors[i].type], 4)
                    for i in graph.inputs]
-    return {"ops": ops, "n_tensors": len(graph.tensors), "bytes": len(tflite), "input_bytes": input_bytes}
+    return {"ops": ops, "n_tensors": len(graph.tensors), "bytes": len(tflite), "input_bytes": input_bytes,
+            "inputs": list(graph.inputs), "outputs": list(graph.outputs)}
 
 
 _TYPE_BYTES = {"FLOAT32": 4, "INT32": 4, "INT16": 2, "INT8": 1, "UINT8": 1}
