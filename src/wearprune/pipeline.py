@@ -550,8 +550,9 @@ def _io_details(tflite: bytes) -> dict:
                 "zero_point": int(q["zero_points"][0]) if quantised else None}
 
     out = {"inputs": [], "outputs": []}
+    summary = tflite_summary(tflite)
     for side, get in (("inputs", interp.get_input_details), ("outputs", interp.get_output_details)):
-        for i in range(len(tflite_summary(tflite)[side])):
+        for i in range(len(summary[side])):
             out[side].append(describe(get(i)))
     out["input"], out["output"] = out["inputs"][0], out["outputs"][0]  # a streaming step: the frame, the output
     return out

@@ -216,7 +216,7 @@ def estimate_cost(model: nn.Module, example: torch.Tensor, device: str | DeviceP
     binding = max(limits, key=limits.get)
     notes = []
     if low.has_recurrent:
-        if streaming_graphs(low, int8) is not None:
+        if invokes > 1:  # the streaming step export ships
             notes.append(f"the recurrent layer runs as export's streaming step, one invoke per frame "
                          f"({invokes - 1} frames): latency is the front end once plus every step op each frame; "
                          "the arena is the larger of the two graphs', plus the state kept between steps")
