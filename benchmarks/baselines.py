@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from wearprune.data.registry import is_present
-from wearprune.pipeline import train
 from wearprune.train import TrainConfig
+from wearprune.verbs import train
 
 # (dataset, models, training settings). Larger sets get fewer epochs so the whole table fits ~1 h on 2 cores.
 PLAN = [

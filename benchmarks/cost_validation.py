@@ -26,8 +26,8 @@ import wearprune as wp
 from wearprune.devices import estimate_cost, load_device, lower
 from wearprune.devices.cost import arena_estimate, flash_estimate, kernel_cycles
 from wearprune.export import measure_arena, to_tflite
+from wearprune.export.check import streaming_tflite
 from wearprune.models.reference import mlperf_tiny_models
-from wearprune.pipeline import _streaming_tflite
 
 # Published MLPerf Tiny results (latency = 1000 / median throughput; energy = median energy per inference).
 MLPERF = {
@@ -102,7 +102,7 @@ def arena_row(ds_name, model_name, variant, model, x, int8, calib) -> dict:
            "est_tail": tail, "est_tflite": model_bytes}
     if any(isinstance(m, torch.nn.RNNBase) for m in model.modules()):
         # measured the way `wearprune export` ships it: front end + streaming step, one at a time
-        _, rec, _, _ = _streaming_tflite(model, x, calib[:1], row["dtype"], torch.from_numpy(calib))
+        _, rec, _, _ = streaming_tflite(model, x, calib[:1], row["dtype"], torch.from_numpy(calib))
         row.update({"tflm_arena": rec["arena_bytes"], "tflm_head": None, "tflm_tail": None,
                     "tflite_bytes": rec["tflite_bytes"], "streaming": True})
     else:

@@ -24,7 +24,7 @@ import torch
 import wearprune as wp
 from wearprune.devices.cost import arena_estimate
 from wearprune.devices.lower import lower
-from wearprune.pipeline import export_run, prune_run
+from wearprune.verbs import export_run, prune_run
 
 CASES = {"hmp": [("resnet1d", 15, 64), ("cnn_gru", 15, 64)], "mitdb": [("resnet1d", 4, 256), ("cnn_gru", 4, 256)],
          "troika": [("resnet1d", 25, 32)]}

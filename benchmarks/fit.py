@@ -94,7 +94,7 @@ def _noise(work: Path, name: str, model: str, device: str, final_epochs: int) ->
     """Test metric of the dense model trained with seeds 0, 1, 2, and of two candidates' recipes
     fine-tuned from the seed-0 dense model with seeds 0, 1, 2 (the best on validation, and the uniform
     cut at the same budget): how far one seed's result can move, and whether the ranking holds."""
-    from wearprune.pipeline import prune_run
+    from wearprune.verbs import prune_run
 
     epochs, batch = DENSE[name]
     dense0 = wp.load_run(_dense(work, name, model))

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 import wearprune as wp
+from wearprune.data.prepare import calibration_sample, prepare_data
 from wearprune.evaluate import predict, task_metrics
-from wearprune.pipeline import _calibration, prepare_data
 from wearprune.profile import count_macs, count_params, host_latency_ms
 from wearprune.prune import ratio_for_macs
 from wearprune.prune.layer import prune_layers
@@ -87,7 +87,7 @@ def run_variant(prepared, dense, dense_row, model_name, speedup, variant, finetu
     tool, criterion = variant
     name = prepared.dataset.name
     x1 = torch.from_numpy(prepared.train.X[:1])
-    calib = _calibration(prepared, 0, 512)
+    calib = calibration_sample(prepared, 0, 512)
     target = int(dense_row["macs"] / speedup)
     t0 = time.perf_counter()
     masks_only = False

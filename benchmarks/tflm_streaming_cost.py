@@ -39,7 +39,7 @@ def export_variants(tmp: Path) -> list[dict]:
     import wearprune as wp
     from wearprune.devices import estimate_cost, lower
     from wearprune.devices.lower import step_frames
-    from wearprune.pipeline import _streaming_tflite
+    from wearprune.export.check import streaming_tflite
 
     torch.manual_seed(0)
     x = torch.randn(1, *tic.SPEC["input_shape"])
@@ -54,7 +54,7 @@ def export_variants(tmp: Path) -> list[dict]:
             shapes.append((f"pruned {int(r * 100)}%", pruned.eval()))
         for shape, model in shapes:
             for dtype in ("fp32", "int8"):
-                _, record, made, _ = _streaming_tflite(model, x, calib[:1].numpy(), dtype, calib)
+                _, record, made, _ = streaming_tflite(model, x, calib[:1].numpy(), dtype, calib)
                 paths = {}
                 for part in ("frontend", "step"):
                     path = tmp / f"{name}-{shape.replace(' ', '').replace('%', '')}-{part}-{dtype}.tflite"

@@ -9,7 +9,7 @@ import pytest
 
 import wearprune as wp
 from wearprune.errors import ConfigError
-from wearprune.pipeline import export_run
+from wearprune.verbs import export_run
 
 from .test_cli import assert_clean_error, wearprune
 
@@ -119,7 +119,7 @@ def test_export_cli_errors(run):
 def test_a_diverging_conversion_is_refused_and_leaves_no_files(run, tmp_path, monkeypatch):
     import numpy as np
 
-    import wearprune.export as export
+    import wearprune.export.check as export
 
     fresh = tmp_path / "copy"
     shutil.copytree(run, fresh)

@@ -9,8 +9,8 @@ from torch import nn
 import wearprune as wp
 from wearprune.errors import ConfigError
 from wearprune.models import MODELS, build_model
-from wearprune.pipeline import prune_run
 from wearprune.prune.layer import block_candidates, prune_layers, remove_blocks
+from wearprune.verbs import prune_run
 
 
 def test_candidates_use_identity_or_the_shortcut():

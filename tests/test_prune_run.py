@@ -9,10 +9,10 @@ import yaml
 import wearprune as wp
 from wearprune.data.synthetic import make_synthetic
 from wearprune.errors import ConfigError
-from wearprune.pipeline import prune_run
 from wearprune.prune import sparsity
 from wearprune.prune.recipe import Recipe, apply_recipe
 from wearprune.prune.shapes import apply_layer_shapes, layer_shapes
+from wearprune.verbs import prune_run
 
 from .test_cli import assert_clean_error, wearprune
 

@@ -6,10 +6,10 @@ from torch import nn
 
 import wearprune as wp
 from wearprune.data.synthetic import make_synthetic
-from wearprune.pipeline import prune_run
 from wearprune.prune import sparsity
 from wearprune.prune.schedule import CubicSchedule
 from wearprune.prune.timing import GradualWeightPruning, bn_l1_penalty
+from wearprune.verbs import prune_run
 
 
 def test_gradual_pruning_follows_the_schedule():

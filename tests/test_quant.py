@@ -11,7 +11,7 @@ import wearprune as wp
 from wearprune.errors import ConfigError
 from wearprune.export import run_tflm, to_tflite
 from wearprune.export.tflite import to_tflite_int8
-from wearprune.export.tflm import _load
+from wearprune.export.tflm import load_interpreter as _load
 from wearprune.quant import layer_errors, ptq, qat, weight_sparsity, worst_layer
 from wearprune.quant.pt2e import fp32_graph
 

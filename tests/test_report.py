@@ -7,9 +7,9 @@ import re
 import pytest
 
 import wearprune as wp
-from wearprune.pipeline import prune_run
 from wearprune.report import build_report, write_report
 from wearprune.report.render import pareto_front
+from wearprune.verbs import prune_run
 
 from .test_cli import assert_clean_error, wearprune
 

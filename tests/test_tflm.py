@@ -136,7 +136,7 @@ def test_recurrent_arena_is_estimated_on_the_streaming_graphs_export_makes(name,
     from collections import Counter
 
     from wearprune.devices.lower import streaming_graphs
-    from wearprune.pipeline import _streaming_tflite
+    from wearprune.export.check import streaming_tflite
 
     torch.manual_seed(0)
     dense = wp.build_model(name, SPEC).eval()
@@ -144,7 +144,7 @@ def test_recurrent_arena_is_estimated_on_the_streaming_graphs_export_makes(name,
     pruned, _ = wp.prune(dense, torch.from_numpy(windows[:2]), method="channel", ratio=0.5)
     for model, dtype in ((dense, "fp32"), (dense, "int8"), (pruned.eval(), "int8")):
         int8 = dtype == "int8"
-        _, record, made, _ = _streaming_tflite(model, x, windows[:1], dtype, torch.from_numpy(windows))
+        _, record, made, _ = streaming_tflite(model, x, windows[:1], dtype, torch.from_numpy(windows))
         low = lower(model, x, int8=int8)
         _, step = streaming_graphs(low, int8)
         made_ops = Counter(tflite_summary(made[f"model_step_{dtype}.tflite"])["ops"])

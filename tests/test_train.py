@@ -6,9 +6,9 @@ import torch
 
 from wearprune.data.synthetic import make_synthetic
 from wearprune.errors import ConfigError
-from wearprune.pipeline import evaluate_run, train
 from wearprune.runs import load_run
 from wearprune.train import TrainConfig, fit
+from wearprune.verbs import evaluate_run, train
 
 
 def test_loss_decreases_and_model_learns():
@@ -28,7 +28,7 @@ def test_regression_trains_on_scaled_targets():
 
 def test_early_stopping_restores_best_weights():
     ds = make_synthetic()
-    from wearprune.pipeline import prepare_data
+    from wearprune.data.prepare import prepare_data
 
     p = prepare_data(ds)
     from wearprune.models import build_model
@@ -103,3 +103,128 @@ def test_evaluate_in_memory_run_needs_data(tmp_path):
     assert m["test"]["n"] == int(np.isin(ds.subjects, ["s5"]).sum())
     with pytest.raises(ConfigError, match="in-memory"):
         evaluate_run(run.path)
+
+
+# -- a damaged or foreign run directory is one clear line -------------------------------------------
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs") / "run"
+    train(make_synthetic(), "mlp", path, config=TrainConfig(epochs=1), prune_at_init={"ratio": 0.5})
+    return path
+
+
+def _damaged_copy(src, tmp_path, name, edit):
+    import shutil
+
+    dst = tmp_path / "copy"
+    shutil.copytree(src, dst)
+    file = dst / name
+    data = json.loads(file.read_text())
+    result = edit(data)
+    file.write_text(result if isinstance(result, str) else json.dumps(data))
+    return dst
+
+
+def _drop_layer_type(a):
+    next(iter(a["layers"].values())).pop("type")
+
+
+def _bad_layer_size(a):
+    next(iter(a["layers"].values()))["out_features"] = "wide"
+
+
+def _no_layers_mapping(a):
+    a["layers"] = [1, 2]
+
+
+DAMAGE = [
+    ("architecture.json", _drop_layer_type, "'type'"),
+    ("architecture.json", _bad_layer_size, "out_features"),
+    ("architecture.json", _no_layers_mapping, "'layers'"),
+    ("architecture.json", lambda a: a.pop("spec"), "'spec'"),
+    ("architecture.json", lambda a: a["spec"].pop("input_shape"), "'input_shape'"),
+    ("architecture.json", lambda a: a["spec"].update(n_outputs="three"), "'n_outputs'"),
+    ("architecture.json", lambda a: a.pop("model"), "'model'"),
+    ("architecture.json", lambda a: a.update(width=None), "'width'"),
+    ("architecture.json", lambda a: a.update(removed_blocks=["x"]), "'removed_blocks'"),
+    ("architecture.json", lambda a: "[1, 2]", "a JSON object"),
+    ("config.json", lambda c: "{}", "'data'"),
+    ("config.json", lambda c: c.pop("split"), "'split'"),
+    ("config.json", lambda c: c["train"].pop("seed"), "'seed'"),
+    ("config.json", lambda c: c.update(normalizer="z-score"), "'normalizer'"),
+    ("config.json", lambda c: c["data"].update(name=3), "'name'"),
+    ("config.json", lambda c: '{"data": ', "invalid JSON"),
+    ("metrics.json", lambda m: "[]", "a JSON object"),
+]
+
+
+@pytest.mark.parametrize("name, edit, key", DAMAGE, ids=[f"{n}-{k}" for n, _, k in DAMAGE])
+def test_damaged_run_files_are_one_clear_line(trained_run, tmp_path, name, edit, key):
+    path = _damaged_copy(trained_run, tmp_path, name, edit)
+    with pytest.raises(ConfigError) as exc:
+        load_run(path)
+    text = str(exc.value)
+    assert "\n" not in text and name in text and key in text, text
+    assert "damaged or from another version" in text and "retrain" in text
+
+
+def test_undamaged_copy_still_loads(trained_run, tmp_path):
+    path = _damaged_copy(trained_run, tmp_path, "config.json", lambda c: None)
+    assert load_run(path).architecture["layers"]
+
+
+def test_run_directory_that_is_a_file(tmp_path):
+    (tmp_path / "run").write_text("x")
+    with pytest.raises(ConfigError, match="not a run directory"):
+        load_run(tmp_path / "run")
+
+
+# -- --overwrite through a symlinked run directory --------------------------------------------------
+def test_overwrite_through_a_symlink_leaves_nothing_behind(tmp_path):
+    ds = make_synthetic()
+    real = tmp_path / "disk" / "run"
+    train(ds, "mlp", real, config=TrainConfig(epochs=1))
+    link = tmp_path / "RUN"
+    link.symlink_to(real, target_is_directory=True)
+    before = (real / "model.safetensors").read_bytes()
+    run = train(ds, "mlp", link, width=0.5, config=TrainConfig(epochs=1), overwrite=True)
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert (real / "model.safetensors").read_bytes() != before
+    assert load_run(link).architecture["width"] == 0.5 and run.path == link
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["RUN", "disk"]
+    assert sorted(p.name for p in (tmp_path / "disk").iterdir()) == ["run"]
+
+
+# -- --device cuda without CUDA ---------------------------------------------------------------------
+def test_cuda_without_cuda_is_refused_before_loading_data(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="--device cuda asked but no CUDA device is available; "
+                                          "use --device cpu or auto"):
+        TrainConfig(device="cuda").validate()
+    import wearprune.data.prepare as prepare
+
+    def no_loading(*a, **k):
+        raise AssertionError("data were loaded before the device was checked")
+
+    monkeypatch.setattr(prepare, "load_dataset", no_loading)
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        train("hmp", "mlp", tmp_path / "run", config=TrainConfig(device="cuda:0"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_device_name_is_refused():
+    with pytest.raises(ConfigError, match="unknown device 'gpu'.*auto, cpu or cuda"):
+        TrainConfig(device="gpu").validate()
+    TrainConfig(device="cpu").validate()
+    TrainConfig(device="auto").validate()
+
+
+def test_fit_refuses_a_single_class_training_set():
+    from wearprune.data.prepare import prepare_data
+    from wearprune.errors import DataError
+    from wearprune.models import build_model
+
+    p = prepare_data(make_synthetic())
+    p.train.y[:] = 0
+    with pytest.raises(DataError, match="at least two classes; found only 'class0'"):
+        fit(build_model("mlp", p.dataset.spec()), p.train, p.val, TrainConfig(epochs=1))

@@ -19,16 +19,18 @@ from .data.split import subject_split  # noqa: E402
 from .devices import estimate_cost, list_devices, load_device  # noqa: E402
 from .errors import ConfigError, DataError, WearpruneError  # noqa: E402
 from .models import MODELS, build_model  # noqa: E402
-from .pipeline import evaluate_run as evaluate  # noqa: E402
-from .pipeline import train  # noqa: E402
 from .profile import count_macs, count_params, profile_model  # noqa: E402
 from .prune import prune  # noqa: E402
 from .report import build_report, write_report  # noqa: E402
 from .runs import Run, load_run  # noqa: E402
+from .specs import ExportSpec, FitSpec, PruneSpec  # noqa: E402
 from .train import TrainConfig  # noqa: E402
+from .verbs import evaluate_run as evaluate  # noqa: E402
+from .verbs import export_run, prune_run, train  # noqa: E402
 
 __all__ = [
-    "DATASETS", "MODELS", "ConfigError", "DataError", "Run", "TrainConfig", "WearableDataset", "WearpruneError",
-    "build_model", "build_report", "count_macs", "count_params", "estimate_cost", "evaluate", "fit", "list_devices",
-    "load_dataset", "load_device", "load_run", "profile_model", "prune", "subject_split", "train", "write_report",
+    "DATASETS", "MODELS", "ConfigError", "DataError", "ExportSpec", "FitSpec", "PruneSpec", "Run", "TrainConfig",
+    "WearableDataset", "WearpruneError", "build_model", "build_report", "count_macs", "count_params", "estimate_cost",
+    "evaluate", "export_run", "fit", "list_devices", "load_dataset", "load_device", "load_run", "profile_model",
+    "prune", "prune_run", "subject_split", "train", "write_report",
 ]

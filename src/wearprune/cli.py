@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .errors import WearpruneError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Prune, quantize and fit deep-learning models onto wearables.")
-console = Console()
-err_console = Console(stderr=True)
+# markup off: paths, dataset names and error messages may hold [brackets]; styles are explicit Text
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 DATA_HELP = "dataset name (see `wearprune datasets`) or a .csv/.npz/.parquet recording"
 ROOT_HELP = "folder holding the datasets (default: $WEARPRUNE_DATA)"
@@ -27,8 +30,11 @@ def datasets(data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
     from .data.registry import DATASETS, dataset_path, is_present, load_dataset
     from .data.registry import data_root as resolve_root
 
-    table = Table(title=f"datasets (data root: {resolve_root(data_root) or 'not set; use --data-root'})")
-    for col in ("name", "task", "windows", "subjects", "classes", "license", "files"):
+    root = resolve_root(data_root)
+    table = Table(title=f"datasets (data root: {root if root else 'not set; use --data-root'})")
+    for col in ("name", "task", "windows", "subjects", "classes"):  # short words: never broken mid-word
+        table.add_column(col, no_wrap=True)
+    for col in ("license", "files"):
         table.add_column(col, overflow="fold")
     for name, info in DATASETS.items():
         present = is_present(name, data_root)
@@ -42,7 +48,7 @@ def datasets(data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
                 windows, subjects = str(len(ds)), str(ds.summary()["subjects"])
                 classes = str(ds.n_classes) if ds.task == "classification" else "BPM"
             except WearpruneError as e:
-                files = f"[red]unreadable[/red]: {e}"
+                files = Text.assemble(("unreadable", "red"), f": {e}")
         table.add_row(name, info.task, windows, subjects, classes, info.license, files)
     console.print(table)
 
@@ -87,8 +93,8 @@ def train(
     overwrite: bool = typer.Option(False, help="replace --out if it exists"),
 ):
     """Train a zoo model with a subject-wise split and write a run directory."""
-    from .pipeline import train as train_run
     from .train import TrainConfig
+    from .verbs import train as train_run
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
                       device=device, augment=[a for a in augment.split(",") if a], bn_l1=slimming)
@@ -112,7 +118,7 @@ def evaluate(
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
 ):
     """Evaluate a run on its test subjects: metrics, per-class table, confusion matrix, size and speed."""
-    from .pipeline import evaluate_run
+    from .verbs import evaluate_run
 
     if device:  # fail on a bad device name before the evaluation runs
         from .devices import load_device
@@ -172,11 +178,12 @@ def export(
     """Export for the device and check it: TFLite run in TensorFlow Lite Micro on the test set, ONNX in
     onnxruntime, the C array with the measured arena size. GRU/LSTM models export as a streaming step,
     causal TCNs also as one."""
-    from .pipeline import export_run
+    from .specs import ExportSpec
+    from .verbs import export_run
 
-    result = export_run(run, tuple(f.strip() for f in format.split(",") if f.strip()), int8=int8,
-                        data_root=data_root, calib_windows=calib_windows, qat_epochs=qat_epochs,
-                        quantizer=quantizer, int8_tolerance=int8_tolerance, progress=True)
+    spec = ExportSpec(formats=format, int8=int8, calib_windows=calib_windows, qat_epochs=qat_epochs,
+                      quantizer=quantizer, int8_tolerance=int8_tolerance)
+    result = export_run(run, spec, data_root=data_root, progress=True)
     key, value = result["pytorch"]
     table = Table(title=f"export of {run}", caption=f"split: {result['split']}; measured in TensorFlow Lite Micro "
                   "on this host, whole test set")
@@ -227,13 +234,12 @@ def fit_cmd(
     check it in TensorFlow Lite Micro and write the before/after report. A killed search resumes."""
     from .autofit import fit
     from .report.render import table_rows
+    from .specs import FitSpec
 
-    run = run.resolve()
-    out = out or run.with_name(f"{run.name}-fit-{Path(device).stem}")
-    result = fit(run, device, out, max_latency_ms=max_latency_ms, max_energy_uj=max_energy_uj, max_ram_kb=max_ram_kb,
-                 max_flash_kb=max_flash_kb, max_drop=max_drop, int8=int8, trials=trials, trial_epochs=trial_epochs,
-                 final_epochs=final_epochs, workers=workers, storage=storage, ray=ray, data_root=data_root,
-                 select=select, overwrite=overwrite, progress=True, log=console.print)
+    spec = FitSpec(device=device, max_latency_ms=max_latency_ms, max_energy_uj=max_energy_uj, max_ram_kb=max_ram_kb,
+                   max_flash_kb=max_flash_kb, max_drop=max_drop, int8=int8, trials=trials, trial_epochs=trial_epochs,
+                   final_epochs=final_epochs, select=select, workers=workers, storage=storage, ray=ray)
+    result = fit(run, spec, out, data_root=data_root, overwrite=overwrite, progress=True, log=_log)
     _print_fit(result, table_rows)
 
 
@@ -300,8 +306,9 @@ def prune(
 ):
     """Prune a trained run physically, fine-tune it, and compare it with the dense model."""
     from .errors import ConfigError
-    from .pipeline import prune_run
     from .prune.recipe import Recipe
+    from .specs import PruneSpec
+    from .verbs import prune_run
 
     options: dict = {}
     if method == "weight":
@@ -315,10 +322,9 @@ def prune(
     elif method != "layer":
         options.update(scope=scope or "local", round_to=round_to, min_channels=min_channels)
     steps = Recipe.from_yaml(recipe).to_dict() if recipe else None
-    result = prune_run(run, out, method=method, ratio=ratio, importance=importance, recipe=steps,
-                       finetune_epochs=finetune, cycles=cycles, distill=distill, lr=lr, options=options,
-                       data_root=data_root,
-                       overwrite=overwrite, progress=True)
+    spec = PruneSpec(method=method, ratio=ratio, importance=importance, options=options, recipe=steps,
+                     finetune_epochs=finetune, cycles=cycles, distill=distill, lr=lr)
+    result = prune_run(run, out, spec, data_root=data_root, overwrite=overwrite, progress=True)
     _print_comparison(result.metrics, f"pruned {run} -> {out}")
 
 
@@ -336,28 +342,31 @@ def demo(
     export the .tflite and C array, check them in TensorFlow Lite Micro, write the HTML report."""
     from .autofit import fit
     from .data.registry import is_present
-    from .pipeline import evaluate_run
-    from .pipeline import train as train_run
     from .report.render import table_rows
+    from .specs import FitSpec
     from .train import TrainConfig
+    from .verbs import evaluate_run
+    from .verbs import train as train_run
 
     hmp = is_present("hmp", data_root)
     data = "hmp" if hmp else "basicmotions"
     what = ("HMP ADL wrist accelerometer (real recordings, subject-wise split)" if hmp else
             "BasicMotions smartwatch accel+gyro (real, shipped in sktime; set WEARPRUNE_DATA for HMP)")
-    console.print(f"[bold]wearprune demo[/bold]: {what} -> {device}, int8, <= {max_latency_ms:g} ms per inference")
-    console.print("[bold]1/3 train[/bold] the dense baseline (cnn1d)")
+    console.print(Text.assemble(("wearprune demo", "bold"), f": {what} -> {device}, int8, <= {max_latency_ms:g} ms per "
+                                "inference"))
+    console.print(Text.assemble(("1/3 train", "bold"), " the dense baseline (cnn1d)"))
     config = TrainConfig(epochs=epochs or (20 if hmp else 40), batch_size=64 if hmp else 16, patience=8 if hmp else 15)
     run = train_run(data, "cnn1d", out / "dense", config=config, overwrite=overwrite, data_root=data_root,
                     progress=True)
     _print_metrics(evaluate_run(run, data_root=data_root, progress=False), f"dense cnn1d on {data} -> {out / 'dense'}")
-    console.print(f"[bold]2/3 fit[/bold]: layer sensitivity, then {trials} search trials over per-layer ratios and "
-                  "criteria, costed on the device; the winner fine-tuned with distillation")
-    result = fit(out / "dense", device, out / "fitted", max_latency_ms=max_latency_ms, int8=True, trials=trials,
-                 trial_epochs=2, final_epochs=8, data_root=data_root, overwrite=overwrite, progress=True,
-                 log=console.print)
-    console.print("[bold]3/3 exported[/bold] .tflite (fp32, int8) and the C array; both run in TensorFlow Lite Micro "
-                  "on the whole test set")
+    console.print(Text.assemble(("2/3 fit", "bold"), f": layer sensitivity, then {trials} search trials over per-layer "
+                                "ratios and criteria, costed on the device; the winner fine-tuned with distillation"))
+    spec = FitSpec(device=device, max_latency_ms=max_latency_ms, int8=True, trials=trials, trial_epochs=2,
+                   final_epochs=8)
+    result = fit(out / "dense", spec, out / "fitted", data_root=data_root, overwrite=overwrite, progress=True,
+                 log=_log)
+    console.print(Text.assemble(("3/3 exported", "bold"), " .tflite (fp32, int8) and the C array; both run in "
+                                "TensorFlow Lite Micro on the whole test set"))
     _print_fit(result, table_rows)
 
 
@@ -414,25 +423,50 @@ def _print_comparison(metrics: dict, title: str) -> None:
     console.print(widths)
 
 
+def _log(message: str) -> None:
+    """Progress lines from the verbs: their text may hold paths and brackets, never rich markup."""
+    console.print(message, markup=False, highlight=False)
+
+
+def _error(message: str) -> None:
+    err_console.print(Text.assemble(("error: ", "red"), message), highlight=False, soft_wrap=True)
+
+
 def main() -> None:
-    """Entry point: user errors become one red line and exit code 2, never a traceback."""
+    """Entry point: user errors become one red line and exit code 2, never a traceback.
+    ``WEARPRUNE_DEBUG=1`` shows the traceback of an unexpected error."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
     except WearpruneError as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        _error(str(e))
         sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("[red]interrupted[/red]; nothing half-written was left behind")
-        sys.exit(130)
+        rc = 130
     except typer.Exit as e:
-        sys.exit(e.exit_code)
+        rc = e.exit_code
     except typer.Abort:
-        sys.exit(1)
-    except Exception as e:  # click usage errors (typer may vendor its own click: match by shape, not class)
-        if any(c.__name__ == "ClickException" for c in type(e).__mro__):
+        rc = 1
+    except OSError as e:  # the machine refused a read or write (permissions, full disk, read-only mount)
+        if os.environ.get("WEARPRUNE_DEBUG"):
+            raise
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        _error(f"{e.strerror or e}{where}; check the path, its permissions and free space")
+        sys.exit(2)
+    except Exception as e:
+        if any(c.__name__ == "ClickException" for c in type(e).__mro__):  # usage errors (typer may vendor click)
             e.show()
             sys.exit(e.exit_code)
-        raise
+        if os.environ.get("WEARPRUNE_DEBUG"):
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        _error(f"internal error {type(e).__name__}: {first[:300]}; please report it (WEARPRUNE_DEBUG=1 shows the "
+               "traceback)")
+        sys.exit(1)
+    if rc == 130:  # typer turns Ctrl-C into Exit(130), which standalone_mode=False returns instead of raising
+        err_console.print(Text.assemble(("interrupted", "red"), "; nothing half-written was left behind"))
+        sys.exit(130)
+    if isinstance(rc, int) and rc:
+        sys.exit(rc)
 
 
 if __name__ == "__main__":

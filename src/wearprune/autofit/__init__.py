@@ -1,6 +1,8 @@
 """Adaptive pruning: fit a trained model to a device's budget automatically (``wearprune fit``)."""
 
-from wearprune.autofit.limits import Limits
 from wearprune.autofit.run import FitResult, fit
+from wearprune.devices.budget import Budget
 
-__all__ = ["FitResult", "Limits", "fit"]
+Limits = Budget  # the former name
+
+__all__ = ["Budget", "FitResult", "Limits", "fit"]

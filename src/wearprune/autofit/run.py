@@ -1,6 +1,6 @@
 """``fit``: the most accurate pruned (and, if asked, int8) model that meets a device's limits.
 
-1. Limits: the device's SRAM and flash, plus the user's latency, energy and accuracy-drop limits.
+1. Budget: the device's SRAM and flash, plus the user's latency, energy and accuracy-drop limits.
 2. Layer-wise sensitivity of the trained run (cached in it) seeds the search.
 3. The Optuna search over per-group ratios and criteria (``study``), resumable from its storage.
 4. The winner is pruned again, fine-tuned longer with distillation, exported and run in TensorFlow
@@ -15,7 +15,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from wearprune.autofit.limits import LIMIT_WORDS, Limits, binding
 from wearprune.autofit.sensitivity import groups_of, guided_ratios, layer_sensitivity
 from wearprune.autofit.study import (
     MAX_RATIO,
@@ -27,11 +26,12 @@ from wearprune.autofit.study import (
     run_pool,
     study_name,
 )
+from wearprune.devices.budget import LIMIT_WORDS, Budget, binding
 from wearprune.errors import ConfigError
 from wearprune.io import atomic_directory, atomic_write_json
 from wearprune.report.render import pareto_front
+from wearprune.specs import ExportSpec, FitSpec
 
-SELECT = ("auto", "search", "uniform")  # how the winner is chosen among feasible candidates (see fit)
 MIN_RANKING_SUBJECTS = 3
 
 
@@ -51,12 +51,15 @@ class FitResult:
         return {**asdict(self), "path": str(self.path)}
 
 
-def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energy_uj: float | None = None,
-        max_ram_kb: float | None = None, max_flash_kb: float | None = None, max_drop: float | None = None,
-        int8: bool = True, trials: int = 24, trial_epochs: int = 3, final_epochs: int = 10, workers: int | None = None,
-        storage: str | None = None, ray: str | None = None, data_root: str | None = None, seed: int = 0,
-        select: str = "auto", overwrite: bool = False, progress: bool = False, log=print) -> FitResult:
-    """Fit the trained ``run`` to ``device`` within every limit; write the winning run to ``out``.
+def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, overwrite: bool = False,
+        progress: bool = False, log=print, **fields_) -> FitResult:
+    """Fit the trained ``run`` to a device within every limit; write the winning run to ``out``
+    (default: ``<run>-fit-<device>`` beside it).
+
+    ``device`` is a :class:`~wearprune.specs.FitSpec`, or a device name / YAML path with the spec's
+    other fields as keywords (``max_latency_ms``, ``max_energy_uj``, ``max_ram_kb``,
+    ``max_flash_kb``, ``max_drop``, ``int8``, ``trials``, ``trial_epochs``, ``final_epochs``,
+    ``select``, ``workers``, ``storage``, ``ray``, ``seed``).
 
     ``select``: which feasible candidate wins. "search": the best on validation; "uniform": the
     uniform cut (every group alike) scaled to the budget; "auto" (default): "uniform" when validation
@@ -64,24 +67,24 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
     docs/fit.md), else "search".
     """
     from wearprune.autofit.sensitivity import score
+    from wearprune.data.prepare import calibration_sample, prepare_from_config
     from wearprune.devices import estimate_cost, load_device
-    from wearprune.pipeline import _calibration, prepare_from_config
     from wearprune.prune import prune
     from wearprune.runs import load_run
+    from wearprune.verbs.outdir import check_out
 
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise ConfigError(f"{out} already exists; choose another --out or pass --overwrite")
-    if select not in SELECT:
-        raise ConfigError(f"unknown selection {select!r}; choose one of {', '.join(SELECT)}")
-    if trials < 1 or trial_epochs < 0 or final_epochs < 0 or (workers is not None and workers < 1):
-        raise ConfigError("trials and workers must be at least 1, epochs not negative")
+    spec = device if isinstance(device, FitSpec) else FitSpec.resolve(None, {"device": device, **fields_})
+    if isinstance(device, FitSpec) and fields_:
+        raise ConfigError(f"pass either a FitSpec or its fields, not both (got {sorted(fields_)})")
+    dev = load_device(spec.device)  # a bad device name or file fails before any work
+    out = Path(out) if out is not None else Path(run).resolve().with_name(f"{Path(run).resolve().name}-fit-"
+                                                                            f"{Path(spec.device).stem}")
+    check_out(out, overwrite)
+    int8, trials, select, seed = spec.int8, spec.trials, spec.select, spec.seed
     dense_run = load_run(run)
-    dev = load_device(device)
-    limits = Limits.for_device(dev, max_ram_kb=max_ram_kb, max_flash_kb=max_flash_kb, max_latency_ms=max_latency_ms,
-                               max_energy_uj=max_energy_uj, max_drop=max_drop)
+    limits = spec.budget(dev)
     prepared = prepare_from_config(dense_run.config, data_root)
-    calib = _calibration(prepared, seed, 256)
+    calib = calibration_sample(prepared, seed, 256)
     example = calib[0][:1]
     dense_cost = estimate_cost(dense_run.model, example, dev, int8=int8)
     dense_score = score(dense_run.model, prepared.val, prepared.target_scale)
@@ -91,14 +94,15 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
     # The smallest model the search can reach: if even it breaks a hardware limit, no search helps.
     smallest, _ = prune(dense_run.model, example, ratio=0.0,
                         ratios={g: MAX_RATIO for g in groups_of(dense_run.model, example)})
-    smallest_excess = limits.excess(estimate_cost(smallest, example, dev, int8=int8))
-    if any(v > 0 for v in smallest_excess.values()):
+    smallest_cost = estimate_cost(smallest, example, dev, int8=int8)
+    smallest_excess = limits.excess(smallest_cost)
+    if not limits.fits(smallest_cost):
         worst = binding(smallest_excess)
         raise ConfigError(f"no pruned model can meet the limits on {dev.name}: {LIMIT_WORDS[worst]} binds even at "
-                          f"{MAX_RATIO:.0%} of every layer pruned ({_describe(worst, smallest_excess, limits)}); "
+                          f"{MAX_RATIO:.0%} of every layer pruned ({limits.describe(worst, smallest_excess)}); "
                           "relax that limit or pick a larger device")
 
-    if all(v <= 0 for v in dense["excess"].values()):
+    if limits.fits(dense_cost):
         # every trial would keep the dense model (the search only cuts as deep as the limits need)
         log(f"the dense model already meets every limit on {dev.name}: nothing to prune; one trial checks it")
         trials = 1
@@ -114,11 +118,11 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
     started = time.perf_counter()
     sens = layer_sensitivity(dense_run.model, example, prepared.val, prepared.target_scale, importance="l2",
                              cache=Path(dense_run.path) / "sensitivity.json", task=prepared.dataset.task)
-    job = Job(run=str(dense_run.path), data_root=data_root, device=str(device), limits=limits.to_dict(),
-              int8=int8, storage=storage or default_storage(Path(dense_run.path)),
-              study=study_name(Path(dense_run.path), str(device), limits.to_dict(), int8, trial_epochs, seed),
-              trials=trials,
-              trial_epochs=trial_epochs, seed=seed)
+    job = Job(run=str(dense_run.path), data_root=data_root, device=str(spec.device), limits=limits.to_dict(),
+              int8=int8, storage=spec.storage or default_storage(Path(dense_run.path)),
+              study=study_name(Path(dense_run.path), str(spec.device), limits.to_dict(), int8, spec.trial_epochs,
+                               seed),
+              trials=trials, trial_epochs=spec.trial_epochs, seed=seed)
     study = open_study(job)
     done = len(completed(study))
     if not study.get_trials(deepcopy=False):
@@ -132,7 +136,7 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
         log(f"resuming the search in {job.storage}: {done} of {trials} trials already done")
     if done < trials:
         poll = (lambda: log(f"  search: {len(completed(study))}/{trials} trials")) if progress else None
-        run_pool(job, workers or cpu_workers(), ray, poll)
+        run_pool(job, spec.workers or cpu_workers(), spec.ray, poll)
     search_seconds = time.perf_counter() - started
     trial_seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in completed(study))
     candidates = [{"number": t.number, **t.user_attrs} for t in completed(study)]
@@ -147,34 +151,51 @@ def fit(run, device: str, out, *, max_latency_ms: float | None = None, max_energ
         closest = min(candidates, key=lambda c: max(c["excess"].values()))
         worst = binding(closest["excess"])
         raise ConfigError(f"no candidate met every limit in {len(candidates)} trials: {LIMIT_WORDS[worst]} binds; "
-                          f"closest: {_summary(closest, key)} ({_describe(worst, closest['excess'], limits)}); "
+                          f"closest: {_summary(closest, key)} ({limits.describe(worst, closest['excess'])}); "
                           "relax it, or run more --trials")
-    return _finish(dense_run, feasible, candidates, dense, limits, dev, out, int8=int8, final_epochs=final_epochs,
-                   data_root=data_root, overwrite=overwrite, progress=progress,
-                   search_seconds=(search_seconds, trial_seconds),
-                   sens=sens, log=log, prepared=prepared, key=key, select=select)
+    search = _Search(dense_run=dense_run, prepared=prepared, dense=dense, candidates=candidates, sens=sens, key=key,
+                     select=select, seconds=(search_seconds, trial_seconds))
+    return _finish(search, feasible, spec, limits, dev, out, data_root=data_root, overwrite=overwrite,
+                   progress=progress, log=log)
 
 
 TRY_FINALISTS = 3  # a finalist can still fail its measured checks; the next ones are tried before giving up
 
 
-def _finish(dense_run, feasible, candidates, dense, limits, dev, out, *, int8, final_epochs, data_root, overwrite,
-            progress, search_seconds, sens, log, prepared, key, select) -> FitResult:
+@dataclass
+class _Search:
+    """What the search leaves for the finish: the dense run and its data, every candidate, timings."""
+
+    dense_run: object
+    prepared: object
+    dense: dict
+    candidates: list[dict]
+    sens: dict
+    key: str  # the task metric: macro_f1 or mae
+    select: str
+    seconds: tuple[float, float]  # this call's search wall time, the completed trials' own time
+
+
+def _finish(search: _Search, feasible, spec: FitSpec, limits: Budget, dev, out, *, data_root, overwrite, progress,
+            log) -> FitResult:
     """Fine-tune the best candidate for longer, export it and check what was measured: TensorFlow Lite
     Micro's own arena (plus the C header's headroom) and flash against the limits, and the fine-tuned
     model's validation drop against --max-drop. A finalist that fails is dropped for the next one."""
     from wearprune.autofit.sensitivity import score
     from wearprune.export.c_array import ARENA_HEADROOM
-    from wearprune.pipeline import export_run, prune_run
     from wearprune.report import build_report, write_report
     from wearprune.runs import Run, save_run
+    from wearprune.verbs import export_run, prune_run
 
+    dense_run, prepared, dense, candidates, key = (search.dense_run, search.prepared, search.dense,
+                                                   search.candidates, search.key)
+    int8, final_epochs, select = spec.int8, spec.final_epochs, search.select
     rejected = []
     for winner in feasible[:TRY_FINALISTS]:
         log(f"fine-tuning the winner (trial {winner['number']}: {_summary(winner, key)}) for {final_epochs} epochs")
         recipe = {"steps": [{"method": "channel", "ratio": 0.0, "importance": winner["importance"],
                              "ratios": winner["ratios"]}]}
-        final = prune_run(dense_run, None, recipe=recipe, finetune_epochs=final_epochs, data_root=data_root,
+        final = prune_run(dense_run, None, recipe=recipe, finetune_epochs=final_epochs, prepared=prepared,
                           progress=progress)
         final_score = score(final.model, prepared.val, prepared.target_scale)
         drop = (dense["val_score"] - final_score) * (100.0 if key == "macro_f1" else 1.0)
@@ -183,12 +204,13 @@ def _finish(dense_run, feasible, candidates, dense, limits, dev, out, *, int8, f
             log(f"  {rejected[-1]} after fine-tuning; trying the next candidate")
             continue
         final.config["fit"] = {"device": dev.name, "limits": limits.to_dict(), "trial": winner["number"],
-                               "int8": int8}
+                               "int8": int8, "spec": spec.to_dict()}
         try:
             with atomic_directory(out, overwrite=overwrite) as stage:
                 save_run(stage, model=final.model, config=final.config, architecture=final.architecture,
                          metrics=final.metrics, overwrite=True)
-                result = export_run(stage, ("tflite", "c"), int8=int8, data_root=data_root, progress=progress)
+                result = export_run(stage, ExportSpec(formats=("tflite", "c"), int8=int8), prepared=prepared,
+                                    progress=progress)
                 measured = result["checks"]["int8" if int8 else "fp32"]
                 arena = measured["arena_bytes"] + ARENA_HEADROOM  # what the C header reserves
                 flash = measured["tflite_bytes"] + dev.runtime_flash_kb * 1024
@@ -202,10 +224,10 @@ def _finish(dense_run, feasible, candidates, dense, limits, dev, out, *, int8, f
                                  pareto_front([(c[cost], c["val_score"]) for c in candidates], higher_is_better=True)]
                           for cost in ("est_energy_uj", "est_latency_ms")}
                 fit_record = FitResult(path=out, winner=winner, dense=dense, candidates=candidates, pareto=pareto,
-                                       measured=result["checks"], search_seconds=search_seconds[0],
-                                       trial_seconds=search_seconds[1],
+                                       measured=result["checks"], search_seconds=search.seconds[0],
+                                       trial_seconds=search.seconds[1],
                                        limits=limits.to_dict())
-                atomic_write_json(stage / "fit.json", {**fit_record.to_dict(), "sensitivity": sens,
+                atomic_write_json(stage / "fit.json", {**fit_record.to_dict(), "sensitivity": search.sens,
                                                        "validation_subjects": list(prepared.split.val_subjects)})
                 staged = Run(path=stage, config=final.config, architecture=final.architecture, model=final.model,
                              metrics={**final.metrics, "tflm": result["checks"]})
@@ -234,7 +256,7 @@ def is_uniform(candidate: dict) -> bool:
     return len(set(candidate["ratios"].values())) == 1
 
 
-def _uniform_within(model, example, dev, limits: Limits, int8: bool) -> float:
+def _uniform_within(model, example, dev, limits: Budget, int8: bool) -> float:
     """The smallest uniform ratio on the search grid whose model meets the hardware limits."""
     from wearprune.autofit.study import STEP
     from wearprune.devices import estimate_cost
@@ -243,7 +265,7 @@ def _uniform_within(model, example, dev, limits: Limits, int8: bool) -> float:
     ratio = 0.0
     while ratio < MAX_RATIO:
         pruned, _ = prune(model, example, ratio=ratio)
-        if all(v <= 0 for v in limits.excess(estimate_cost(pruned, example, dev, int8=int8)).values()):
+        if limits.fits(estimate_cost(pruned, example, dev, int8=int8)):
             return ratio
         ratio += STEP
     return MAX_RATIO
@@ -257,11 +279,3 @@ def _summary(c: dict, key: str) -> str:
     val = f"val MAE {-c['val_score']:.3f}" if key == "mae" else f"val macro-F1 {c['val_score']:.3f}"
     return (f"{c['importance']}, {c['macs']:,} MACs, est. arena {c['est_arena_bytes'] / 1024:.1f} KB, "
             f"{c['est_latency_ms']:.2f} ms, {c['est_energy_uj']:.1f} uJ, {val}")
-
-
-def _describe(limit: str, excess: dict, limits: Limits) -> str:
-    over = excess[limit]
-    bound = {"ram": f"{limits.max_ram_kb:g} KB", "flash": f"{limits.max_flash_kb:g} KB",
-             "latency": f"{limits.max_latency_ms} ms", "energy": f"{limits.max_energy_uj} uJ",
-             "accuracy": f"{limits.max_drop} points"}[limit]
-    return f"{over:+.0%} over the {bound} limit"

@@ -8,13 +8,9 @@ pt2e fails, ai-edge-quantizer quantises the fp32 flatbuffer instead.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import os
 import re
 import tempfile
-import warnings
 
 import numpy as np
 import torch
@@ -22,21 +18,8 @@ from torch import nn
 
 from wearprune.errors import ConfigError
 from wearprune.export.fold import fold_batchnorm
-from wearprune.quant.pt2e import Int8Graph, ptq
-
-
-@contextlib.contextmanager
-def _quiet():
-    """litert-torch prints progress lines and warnings on every call; keep the CLI output ours."""
-    from wearprune.export.tflm import _CaptureFd2  # the converter also logs from C++ to fd 2
-
-    logging.getLogger("absl").setLevel(logging.ERROR)
-    logging.getLogger("torchao").setLevel(logging.ERROR)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(
-        io.StringIO()
-    ), _CaptureFd2():
-        warnings.simplefilter("ignore")
-        yield
+from wearprune.quant.pt2e import Int8Graph, calibration_inputs, ptq
+from wearprune.quiet import quiet
 
 
 def to_tflite(model, example: torch.Tensor | tuple[torch.Tensor, ...], *, int8: bool = False,
@@ -66,7 +49,7 @@ def to_tflite_int8(model, example, calibration=None, *, quantizer: str = "auto")
         return _convert(model.module, model.examples, model.quantizer), f"pt2e-{model.method}", model
     if quantizer != "ai-edge-quantizer":
         try:
-            with _quiet():
+            with quiet():
                 graph = ptq(model, example, calibration)
             return _convert(graph.module, graph.examples, graph.quantizer), "pt2e-ptq", graph
         except ConfigError:
@@ -78,9 +61,7 @@ def to_tflite_int8(model, example, calibration=None, *, quantizer: str = "auto")
     if isinstance(example, tuple) and len(example) > 1:
         raise ConfigError("the ai-edge-quantizer fallback calibrates single-input models only")
     from wearprune.quant.aeq import quantize_flatbuffer
-    from wearprune.quant.pt2e import _calibration_inputs
-
-    windows = np.concatenate([t[0].numpy() for t in _calibration_inputs(calibration, 1)])
+    windows = np.concatenate([t[0].numpy() for t in calibration_inputs(calibration, 1)])
     fp32 = to_tflite(model, example)
     return quantize_flatbuffer(fp32, windows), "ai-edge-quantizer", None
 
@@ -92,7 +73,7 @@ _EXECUTING = re.compile(r"While executing %(\w+)")
 def _convert(module: nn.Module, args: tuple[torch.Tensor, ...], quantizer=None) -> bytes:
     """litert-torch conversion; an op it cannot lower is a one-line error naming the op and the layer."""
     try:
-        with _quiet():  # importing litert-torch / torchao logs warnings too
+        with quiet():  # importing litert-torch / torchao logs warnings too
             import litert_torch
             from litert_torch.quantize.quant_config import QuantConfig
 

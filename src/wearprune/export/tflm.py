@@ -7,14 +7,13 @@ kernel op data such as int8 per-channel multipliers).
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from wearprune.errors import ConfigError
+from wearprune.quiet import CaptureFd2
 
 _ARENA_LINE = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
 _BIG_ARENA = 8 * 1024 * 1024  # enough for any wearable model; the recorder reports what was used
@@ -33,9 +32,9 @@ def _interpreter(tflite: bytes, arena_size: int = _BIG_ARENA):
     return runtime.Interpreter.from_bytes(tflite, arena_size=arena_size)
 
 
-def _load(tflite: bytes, print_allocations: bool = False):
+def load_interpreter(tflite: bytes, print_allocations: bool = False):
     """(interpreter, what TFLite Micro printed); a model it cannot allocate is a one-line ConfigError."""
-    with _CaptureFd2() as cap:
+    with CaptureFd2() as cap:
         try:
             interp = _interpreter(tflite)
             if print_allocations:
@@ -81,27 +80,9 @@ def _layer_of_op(tflite: bytes, op_name: str) -> str | None:
     return None
 
 
-class _CaptureFd2:
-    """TFLite Micro prints from C++ to file descriptor 2; read it back through a temporary file."""
-
-    def __enter__(self):
-        self._tmp = tempfile.TemporaryFile()
-        self._saved = os.dup(2)
-        os.dup2(self._tmp.fileno(), 2)
-        return self
-
-    def __exit__(self, *exc):
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
-        self._tmp.seek(0)
-        self.text = self._tmp.read().decode(errors="replace")
-        self._tmp.close()
-        return False
-
-
 def measure_arena(tflite: bytes) -> ArenaUse:
     """The tensor arena TFLite Micro allocates for this model (bytes, as its recorder reports)."""
-    _, text = _load(tflite, print_allocations=True)
+    _, text = load_interpreter(tflite, print_allocations=True)
     found = {k: int(v) for k, v in _ARENA_LINE.findall(text)}
     if set(found) != {"total", "head", "tail"}:
         raise RuntimeError(f"unexpected TFLite Micro allocation report: {text[:300]!r}")
@@ -119,7 +100,7 @@ def _first_error(text: str) -> str:
 def run_tflm(tflite: bytes, x: np.ndarray) -> np.ndarray:
     """Outputs for each window of ``x`` (one invoke per window), float; int8 in/out is (de)quantised
     with the tensor's own scale and zero point."""
-    interp, _ = _load(tflite)
+    interp, _ = load_interpreter(tflite)
     inp, out = interp.get_input_details(0), interp.get_output_details(0)
     outs = []
     for window in np.asarray(x, dtype=np.float32):
@@ -174,7 +155,7 @@ def run_tflm_streaming(frontend: bytes | None, step: bytes, n_states: int, x: np
     x = np.asarray(x, dtype=np.float32)
     if frontend is None:
         return run_tflm_steps(step, n_states, x.transpose(0, 2, 1))
-    front, _ = _load(frontend)
+    front, _ = load_interpreter(frontend)
     fin, fout = front.get_input_details(0), front.get_output_details(0)
     frames = []
     for window in x:
@@ -188,7 +169,7 @@ def run_tflm_steps(step: bytes, n_states: int, frames: np.ndarray) -> np.ndarray
     """Run a step graph ``(frame, *states) -> (output, *states)`` over ``frames`` [N, T, F]; the output
     after each sequence's last frame. int8 states are dequantised and requantised between calls, as
     firmware does when a state's output scale differs from its input scale."""
-    cell, _ = _load(step)
+    cell, _ = load_interpreter(step)
     ins = [cell.get_input_details(i) for i in range(1 + n_states)]
     outs_d = [cell.get_output_details(i) for i in range(1 + n_states)]
     results = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from wearprune.errors import ConfigError
+from wearprune.quiet import quiet
 
 
 def quantize_flatbuffer(fp32_tflite: bytes, calibration: np.ndarray) -> bytes:
@@ -14,9 +15,7 @@ def quantize_flatbuffer(fp32_tflite: bytes, calibration: np.ndarray) -> bytes:
     from ai_edge_quantizer import calibrator, quantizer, recipe
     from ai_edge_quantizer.utils import qsv_utils
 
-    from wearprune.export.tflite import _quiet
-
-    with _quiet():
+    with quiet():
         signatures = litert.Interpreter(model_content=fp32_tflite).get_signature_list()
         if len(signatures) != 1:
             raise ConfigError(f"ai-edge-quantizer fallback expects one signature, the model has {len(signatures)}")

@@ -53,7 +53,7 @@ def _as_examples(example) -> tuple[torch.Tensor, ...]:
     return tuple(torch.as_tensor(e[:1], dtype=torch.float32) for e in examples)
 
 
-def _calibration_inputs(calibration, n_inputs: int) -> list[tuple[torch.Tensor, ...]]:
+def calibration_inputs(calibration, n_inputs: int) -> list[tuple[torch.Tensor, ...]]:
     """Batch-1 input tuples: ``calibration`` is an array of windows (one input) or a sequence of tuples."""
     if calibration is None or len(calibration) == 0:
         raise ConfigError("int8 conversion needs calibration windows (a few hundred training windows); none given")
@@ -73,7 +73,7 @@ def ptq(model: nn.Module, example, calibration: np.ndarray | Sequence[tuple]) ->
     from wearprune.export.fold import fold_batchnorm
 
     examples = _as_examples(example)
-    inputs = _calibration_inputs(calibration, len(examples))
+    inputs = calibration_inputs(calibration, len(examples))
     quantizer = _quantizer(qat=False)
     folded = fold_batchnorm(model).eval()
     prepared = quantize_pt2e.prepare_pt2e(torch.export.export(folded, examples).module(), quantizer)
