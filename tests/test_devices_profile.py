@@ -61,3 +61,47 @@ def test_user_profile_by_path_and_cli(tmp_path):
     res = wearprune("devices")
     assert res.returncode == 0 and "nrf52840" in res.stdout and "stm32u575" in res.stdout
     assert_clean_error(wearprune("report", str(tmp_path), "--device", "nope"), "unknown device 'nope'")
+
+
+@pytest.mark.parametrize("tag", ["!!python/object/apply:os.system ['echo hacked']", "!!python/name:os.system",
+                                 "!!python/object:collections.OrderedDict {}"])
+def test_python_tags_are_refused_with_file_and_line(tmp_path, tag):
+    text = GOOD.replace("title: ", f"title: {tag} #", 1)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln.startswith("title"))
+    with pytest.raises(ConfigError) as exc:
+        load_profile_file(_write(tmp_path, text))
+    msg = str(exc.value)
+    assert "\n" not in msg and "board.yaml" in msg and f"line {line}" in msg and "!!python" in msg, msg
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("- a\n- b\n", "must be a mapping"),
+    ("just text\n", "must be a mapping"),
+    ("", "must be a mapping"),
+    ("a: 1\n---\nb: 2\n", "not valid YAML"),
+    ("name: x\nname: [1\n", "not valid YAML"),
+    ("? [a, b]\n: 1\nname: x\n", "board.yaml"),
+    ("1: 2\nname: x\n", "board.yaml"),
+    ("name: &a x\ntitle: *b\n", "not valid YAML"),
+    ("name: !custom x\n", "board.yaml"),
+])
+def test_odd_documents_are_one_clear_line(tmp_path, text, fragment):
+    with pytest.raises(ConfigError) as exc:
+        load_profile_file(_write(tmp_path, text))
+    assert "\n" not in str(exc.value) and fragment in str(exc.value)
+
+
+def test_unreadable_profile(tmp_path):
+    p = tmp_path / "board.yaml"
+    p.write_bytes(b"name: \xff\xfe\n")
+    with pytest.raises(ConfigError, match="cannot read device profile .*board.yaml"):
+        load_profile_file(p)
+    d = tmp_path / "dir.yaml"
+    d.mkdir()
+    with pytest.raises(ConfigError, match="cannot read device profile .*dir.yaml"):
+        load_profile_file(d)
+
+
+def test_python_tag_through_the_cli(tmp_path):
+    p = _write(tmp_path, GOOD.replace("title: ", "title: !!python/object/apply:os.system ['echo hacked'] #", 1))
+    assert_clean_error(wearprune("report", str(tmp_path), "--device", str(p)), "board.yaml", "!!python")

@@ -144,7 +144,7 @@ DAMAGE = [
     ("architecture.json", lambda a: a.pop("spec"), "'spec'"),
     ("architecture.json", lambda a: a["spec"].pop("input_shape"), "'input_shape'"),
     ("architecture.json", lambda a: a["spec"].update(n_outputs="three"), "'n_outputs'"),
-    ("architecture.json", lambda a: a.pop("model"), "'model'"),
+    ("architecture.json", lambda a: a.pop("model") and None, "'model'"),
     ("architecture.json", lambda a: a.update(width=None), "'width'"),
     ("architecture.json", lambda a: a.update(removed_blocks=["x"]), "'removed_blocks'"),
     ("architecture.json", lambda a: "[1, 2]", "a JSON object"),

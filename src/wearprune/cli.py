@@ -87,12 +87,14 @@ def train(
     label_column: str = typer.Option(None, help="label column of a user recording (default: label)"),
     subject_column: str = typer.Option(None, help="subject column of a user recording (default: subject)"),
     task: str = typer.Option(None, help="classification or regression (user recordings; default: inferred)"),
+    split: str = typer.Option("subject", help="subject (no person on two sides), predefined (the data's own "
+                              "'split' column/array: train/val/test) or random (stratified windows; optimistic)"),
     slimming: float = typer.Option(0.0, help="Network Slimming L1 penalty on BN scales (then prune bn_scale)"),
     prune_at_init: float = typer.Option(None, help="remove this fraction of channels at initialisation (SNIP)"),
     gradual_sparsity: float = typer.Option(None, help="prune weights to this sparsity during training (cubic)"),
     overwrite: bool = typer.Option(False, help="replace --out if it exists"),
 ):
-    """Train a zoo model with a subject-wise split and write a run directory."""
+    """Train a zoo model (subject-wise split unless --split says otherwise) and write a run directory."""
     from .train import TrainConfig
     from .verbs import train as train_run
 
@@ -102,10 +104,12 @@ def train(
              "subject_column": subject_column, "task": task}
     options = {k: v for k, v in given.items() if v is not None}
     run = train_run(data, model, out, width=width, config=cfg, data_root=data_root, data_options=options,
-                    teacher=teacher, overwrite=overwrite, progress=True,
+                    teacher=teacher, overwrite=overwrite, progress=True, split=split,
                     prune_at_init={"ratio": prune_at_init} if prune_at_init else None,
                     gradual={"target": gradual_sparsity} if gradual_sparsity else None)
     _print_metrics(run.metrics, f"{model} on {run.metrics['dataset']} -> {out}")
+    if run.config["split"].get("warning"):
+        err_console.print(Text.assemble(("warning: ", "yellow"), run.config["split"]["warning"]))
 
 
 @app.command()

@@ -56,25 +56,38 @@ def _json_default(obj: Any) -> Any:
 
 @contextmanager
 def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary directory that replaces ``path`` only when the block succeeds."""
+    """Yield a temporary directory that replaces ``path`` only when the block succeeds.
+
+    A symlink at ``path`` stays: the directory it points to is what gets replaced (the temporary
+    directory is made beside the target, so the final rename stays on one file system).
+    """
     path = Path(path)
-    if path.exists() and not overwrite:
+    if (path.exists() or path.is_symlink()) and not overwrite:
         from .errors import ConfigError
 
         raise ConfigError(f"{path} already exists; choose another --out or pass --overwrite")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    # Renaming onto the link itself would drop the link and strand the old run at its target
+    # (and shutil.rmtree refuses links, which is how a ".RUN.old" used to be left behind).
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+        if target.exists() or target.is_symlink():
+            # A fresh name for the old copy: a leftover from a killed run never blocks this one.
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+            os.replace(target, old / "run")
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old / "run", target)  # the old run back in place, not lost in a hidden folder
+                os.rmdir(old)
+                raise
+            shutil.rmtree(old, ignore_errors=True)  # rmtree removes links inside, never follows them
         else:
-            os.replace(tmp, path)
+            os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+

@@ -16,7 +16,7 @@ from torch import nn
 
 from .data.augment import AUGMENTATIONS, augment
 from .data.dataset import WearableDataset
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .evaluate import headline, predict, task_metrics
 from .prune.timing import bn_l1_penalty
 
@@ -47,6 +47,7 @@ class TrainConfig:
             raise ConfigError(f"unknown augmentation {sorted(unknown)}; choose from {', '.join(AUGMENTATIONS)}")
         if not 0 <= self.distill_alpha <= 1:
             raise ConfigError("distill_alpha must be between 0 and 1")
+        check_device(self.device)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +70,35 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def check_device(name: str) -> None:
+    """Refuse a device this machine lacks at validate time, before any data are loaded or a model
+    is built (torch would only fail at the first ``.to(device)``, with a traceback)."""
+    if not isinstance(name, str):
+        raise ConfigError(f"device must be auto, cpu or cuda, got {name!r}")
+    if name in ("auto", "cpu"):
+        return
+    kind, _, index = name.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise ConfigError(f"unknown device {name!r}; use --device auto, cpu or cuda (or cuda:N)")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device {name} asked but no CUDA device is available; use --device cpu or auto")
+    if index and int(index) >= torch.cuda.device_count():
+        raise ConfigError(f"--device {name} asked but this machine has {torch.cuda.device_count()} CUDA device(s) "
+                          "(cuda:0 ...); use --device cuda, cpu or auto")
+
+
+def _check_classes(train: WearableDataset) -> None:
+    # One class on the training side trains a model that always answers it (macro-F1 looks perfect).
+    if train.task != "classification":
+        return
+    present = np.unique(train.y)
+    if len(present) < 2:
+        only = int(present[0]) if len(present) else -1
+        label = train.class_names[only] if 0 <= only < len(train.class_names) else str(only)
+        raise DataError(f"{train.name}: training needs at least two classes; found only {label!r} in the training "
+                        "windows; add windows of other classes")
 
 
 def resolve_device(name: str) -> str:
@@ -96,6 +126,7 @@ def fit(
     """
     config = config or TrainConfig()
     config.validate()
+    _check_classes(train)
     set_seed(config.seed)
     device = resolve_device(config.device)
     model.to(device)

@@ -14,6 +14,7 @@ Layout = Literal["window", "features", "sequence"]
 
 # X shape by layout: window [N, C, T]; features [N, F]; sequence of epochs [N, S, F].
 _NDIM = {"window": 3, "features": 2, "sequence": 3}
+SPLIT_SIDES = ("train", "val", "test")
 
 
 @dataclass
@@ -21,7 +22,8 @@ class WearableDataset:
     """Windows (or feature vectors, or epoch sequences) with labels and the subject each came from.
 
     ``test_subjects`` is the dataset's standard held-out group (e.g. MIT-BIH DS2); ``split_name``
-    says what it is, so every table can name its split.
+    says what it is, so every table can name its split. ``split_labels`` ([N] of "train", "val",
+    "test", or None) is a split side per window given with the data, for ``--split predefined``.
     """
 
     name: str
@@ -40,10 +42,13 @@ class WearableDataset:
     # How to load it again ({"name", "root", "options"}), set by load_dataset; lets a run trained on
     # an object reload the same data for evaluation.
     origin: dict | None = None
+    split_labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.X = np.ascontiguousarray(self.X, dtype=np.float32)
         self.subjects = np.asarray(self.subjects).astype(str)
+        if self.split_labels is not None:
+            self.split_labels = np.asarray(self.split_labels).astype(str)
         if self.task == "classification":
             self.y = np.asarray(self.y).astype(np.int64)
         else:
@@ -78,6 +83,13 @@ class WearableDataset:
                 raise DataError(f"{self.name}: labels must be class ids 0..{k - 1}")
         elif not np.isfinite(self.y).all():
             raise DataError(f"{self.name}: regression targets contain NaN or inf")
+        if self.split_labels is not None:
+            if self.split_labels.shape != (n,):
+                raise DataError(f"{self.name}: {n} windows but split labels of shape {self.split_labels.shape}; "
+                                "give one of train/val/test per window")
+            wrong = sorted(set(np.unique(self.split_labels).tolist()) - set(SPLIT_SIDES))
+            if wrong:
+                raise DataError(f"{self.name}: split labels {wrong[:5]} are not train, val or test")
 
     # -- shape facts used by the model zoo ------------------------------------------------------
     @property
@@ -109,7 +121,8 @@ class WearableDataset:
 
     def subset(self, index: np.ndarray) -> WearableDataset:
         index = np.asarray(index)
-        return replace(self, X=self.X[index], y=self.y[index], subjects=self.subjects[index])
+        sides = None if self.split_labels is None else self.split_labels[index]
+        return replace(self, X=self.X[index], y=self.y[index], subjects=self.subjects[index], split_labels=sides)
 
     def __len__(self) -> int:
         return len(self.X)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from .dataset import WearableDataset
 from .normalize import Normalizer
 from .registry import load_dataset
-from .split import Split, subject_split
+from .split import Split, make_split, split_from_dict
 
 
 @dataclass
@@ -27,12 +27,25 @@ class PreparedData:
 
 
 def prepare_data(data: str | WearableDataset, *, data_root=None, data_options: dict | None = None,
-                 test_subjects: list[str] | None = None, seed: int = 0) -> PreparedData:
-    """Load ``data`` (a dataset name, a user file, or a dataset object), split it by subject and
-    fit the normaliser on the training subjects."""
+                 test_subjects: list[str] | None = None, seed: int = 0, split: str = "subject") -> PreparedData:
+    """Load ``data`` (a dataset name, a user file, or a dataset object), split it (``split``:
+    subject, predefined or random; see :func:`make_split`) and fit the normaliser on the training side."""
     ds = data if isinstance(data, WearableDataset) else load_dataset(data, data_root, **(data_options or {}))
-    split = subject_split(ds, test_subjects=test_subjects, seed=seed)
-    return _prepared(ds, split, Normalizer.fit(ds.X[split.train], ds.layout))
+    chosen = make_split(ds, split, test_subjects=test_subjects, seed=seed)
+    _check_training_classes(ds, chosen)
+    return _prepared(ds, chosen, Normalizer.fit(ds.X[chosen.train], ds.layout))
+
+
+def _check_training_classes(ds: WearableDataset, split: Split) -> None:
+    # A one-class training side trains a model that can only ever answer that class.
+    if ds.task != "classification":
+        return
+    present = np.unique(ds.y[split.train])
+    if len(present) < 2:
+        only = int(present[0]) if len(present) else -1
+        label = ds.class_names[only] if 0 <= only < len(ds.class_names) else str(only)
+        raise DataError(f"{ds.name}: training needs at least two classes; found only {label!r} in the training "
+                        f"windows ({split.name}); label more classes or choose other test subjects")
 
 
 def prepare_from_config(config: dict, data_root=None, data: WearableDataset | None = None) -> PreparedData:
@@ -45,7 +58,7 @@ def prepare_from_config(config: dict, data_root=None, data: WearableDataset | No
     else:
         root = data_root if data_root is not None else d.get("root")
         ds = load_dataset(d["name"], root, **d.get("options", {}))
-    split = subject_split(ds, test_subjects=config["split"]["test_subjects"], seed=config["train"]["seed"])
+    split = split_from_dict(ds, config["split"], seed=config["train"]["seed"])
     prepared = _prepared(ds, split, Normalizer.from_dict(config["normalizer"]))
     prepared.target_scale = config.get("target_scale")
     return prepared

@@ -203,7 +203,8 @@ def _write_cache(path: Path, ds: WearableDataset) -> None:
 
     meta = {k: getattr(ds, k) for k in _META_FIELDS}
     buf = io.BytesIO()
-    np.savez(buf, X=ds.X, y=ds.y, subjects=ds.subjects, meta=np.array(json.dumps(meta)))
+    extra = {} if ds.split_labels is None else {"split_labels": ds.split_labels}
+    np.savez(buf, X=ds.X, y=ds.y, subjects=ds.subjects, meta=np.array(json.dumps(meta)), **extra)
     try:
         atomic_write_bytes(path, buf.getvalue())
     except OSError:
@@ -213,4 +214,5 @@ def _write_cache(path: Path, ds: WearableDataset) -> None:
 def _read_cache(path: Path) -> WearableDataset:
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))
-        return WearableDataset(X=z["X"], y=z["y"], subjects=z["subjects"], **meta)
+        sides = z["split_labels"] if "split_labels" in z.files else None
+        return WearableDataset(X=z["X"], y=z["y"], subjects=z["subjects"], split_labels=sides, **meta)

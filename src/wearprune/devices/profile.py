@@ -78,21 +78,34 @@ def load_device(name_or_path: str | os.PathLike | DeviceProfile) -> DeviceProfil
                       "(or give the path of your own profile YAML)")
 
 
+def _yaml_error(path: Path, e: yaml.YAMLError) -> ConfigError:
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = f" line {mark.line + 1}" if mark else ""
+    # YAML spells a !!python/... tag out in full in its messages; show it as it was written.
+    problem = " ".join(str(getattr(e, "problem", None) or e).split()).replace("tag:yaml.org,2002:", "!!")
+    if isinstance(e, yaml.constructor.ConstructorError) and "tag" in problem:
+        # safe_load refuses !!python/... tags (they would run code); say so instead of a traceback.
+        return ConfigError(f"device profile {path}{where} uses a YAML tag that is refused ({problem}); "
+                           "a profile holds plain values only: remove the tag")
+    return ConfigError(f"device profile {path}{where} is not valid YAML: {problem}")
+
+
 def load_profile_file(path: Path) -> DeviceProfile:
-    """Parse and check a profile; a bad field names the field, the file and the line."""
+    """Parse and check a profile; a bad field names the field, the file and the line.
+
+    Only plain YAML is read (``yaml.safe_load``): a ``!!python/...`` tag is refused with its line.
+    """
     try:
-        text = path.read_text()
-        root = yaml.compose(text)
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)  # composed first: the nodes give each field's line
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read device profile {path}: {e}") from None
+        raise ConfigError(f"cannot read device profile {path}: {type(e).__name__}: {e}") from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"device profile {path}{where} is not valid YAML: {getattr(e, 'problem', e)}") from None
-    if not isinstance(root, yaml.MappingNode):
+        raise _yaml_error(path, e) from None
+    if not isinstance(root, yaml.MappingNode) or not isinstance(data, dict):
         raise ConfigError(f"device profile {path} must be a mapping of fields (name, clock_mhz, ...)")
-    nodes = {k.value: v for k, v in root.value}
-    data = yaml.safe_load(text)
+    nodes = {k.value: v for k, v in root.value if isinstance(k, yaml.ScalarNode)}
 
     def bad(field_name: str, why: str):
         node = nodes.get(field_name)
@@ -102,7 +115,7 @@ def load_profile_file(path: Path) -> DeviceProfile:
     known = set(_NUMBERS) | set(_PER_DTYPE) | set(_TEXT) | {"sources"}
     for k in data:
         if k not in known:
-            bad(k, f"is not a profile field (fields: {', '.join(sorted(known))})")
+            bad(str(k), f"is not a profile field (fields: {', '.join(sorted(known))})")
     for k in _TEXT:
         if not isinstance(data.get(k), str) or not data[k].strip():
             bad(k, "is missing or not text")

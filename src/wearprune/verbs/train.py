@@ -28,13 +28,18 @@ def train(
     data_root: str | None = None,
     data_options: dict | None = None,
     test_subjects: list[str] | None = None,
+    split: str = "subject",
     teacher: str | Path | None = None,
     prune_at_init: dict | None = None,
     gradual: dict | None = None,
     overwrite: bool = False,
     progress: bool = False,
 ) -> Run:
-    """Train zoo ``model`` on ``data`` with a subject-wise split; write a run directory to ``out``.
+    """Train zoo ``model`` on ``data``; write a run directory to ``out``.
+
+    ``split``: "subject" (default: no subject on two sides), "predefined" (the data's own
+    ``split`` column/array of train/val/test) or "random" (stratified windows, for data without
+    subject ids; its test score is optimistic and the run's split record says so).
 
     Pruning around training: ``prune_at_init={"ratio": 0.5, "importance": "snip"}`` removes
     channels at initialisation, then trains the smaller model; ``gradual={"target": 0.8}`` prunes
@@ -49,7 +54,7 @@ def train(
     config.validate()
     check_out(out, overwrite)
     prepared = prepare_data(data, data_root=data_root, data_options=data_options,
-                            test_subjects=test_subjects, seed=config.seed)
+                            test_subjects=test_subjects, seed=config.seed, split=split)
     torch.manual_seed(config.seed)
     net = build_model(model, prepared.dataset.spec(), width)
     init_summary = None

@@ -7,7 +7,8 @@ so this data set works offline with no data root. The package is located with
 ``:``-separated dimensions (comma lists of 100 values) and then the class label.
 
 Subject ids are not published (4 students, 5 repeats each), so the subject of every window is
-its UEA half, "uea-train" or "uea-test", and the predefined test half is the test group.
+its UEA half, "uea-train" or "uea-test", and the predefined test half is the test group (also
+given as ``split_labels``, for ``--split predefined``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def load_basicmotions() -> WearableDataset:
         split_name="UEA predefined train/test (subject ids not published)",
         license="UEA archive, research use",
         source="sktime package",
+        # The same UEA halves as split sides, so --split predefined gives the subject split's result.
+        split_labels=np.array(["train"] * len(lab_tr) + ["test"] * len(lab_te)),
     )
 
 

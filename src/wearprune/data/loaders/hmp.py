@@ -15,11 +15,12 @@ import numpy as np
 
 from ...errors import ConfigError, DataError
 from ..dataset import WearableDataset
-from ..windowing import sliding_windows, window_count
+from ..windowing import positive_number, sliding_windows, window_count
 
 log = logging.getLogger(__name__)
 
 RATE_HZ = 32.0
+MAX_WINDOW_S = 86_400.0  # a day: far beyond any HMP trial
 CHANNELS = ["acc_x", "acc_y", "acc_z"]
 LICENSE = "CC BY 4.0 per UCI (bundled README asks research use; see SOURCE.txt)"
 SOURCE = "https://archive.ics.uci.edu/dataset/283 (HMP ADL wrist accelerometer, Bruno et al. 2013)"
@@ -75,6 +76,11 @@ def load_hmp(path: Path, *, window_s: float = 3.0, step_s: float = 1.0) -> Weara
 
 
 def _window_samples(window_s: float, step_s: float) -> tuple[int, int]:
+    window_s = positive_number(window_s, "hmp: window_s")
+    step_s = positive_number(step_s, "hmp: step_s")
+    if window_s > MAX_WINDOW_S:  # no trial is that long; also keeps int(round(...)) off inf
+        raise ConfigError(f"hmp: a window of {window_s:g} s is longer than every trial; use a few seconds")
+    step_s = min(step_s, MAX_WINDOW_S)  # a step beyond a trial's length gives one window per trial
     window, step = int(round(window_s * RATE_HZ)), int(round(step_s * RATE_HZ))
     if window <= 0 or step <= 0:
         raise ConfigError(f"hmp: window_s and step_s must be at least 1/32 s (got {window_s} and {step_s})")

@@ -7,7 +7,7 @@ are grouped into the AAMI classes N/S/V/F/Q and split inter-patient by de Chazal
 
 from __future__ import annotations
 
-from fractions import Fraction
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from scipy.signal import butter, resample_poly, sosfiltfilt
 
 from ...errors import ConfigError, DataError
 from ..dataset import WearableDataset
+from ..windowing import resample_ratio
 
 FS = 360.0  # every MIT-BIH record is sampled at 360 Hz
 LICENSE = "ODC-By 1.0 (PhysioNet)"
@@ -53,8 +54,8 @@ def load_mitdb(
     """Beat-centred windows [N, 2(+3), window] from the 44 DS1/DS2 records, AAMI labels."""
     path = Path(path)
     up, down = _resample_ratio(rate_hz)
-    if window < 2:
-        raise ConfigError(f"mitdb: window must be at least 2 samples (got {window})")
+    if isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 2:
+        raise ConfigError(f"mitdb: window must be a whole number of at least 2 samples (got {window!r})")
     if highpass_hz and not 0 < highpass_hz < FS / 2:
         raise ConfigError(f"mitdb: highpass_hz must be between 0 and {FS / 2} Hz (got {highpass_hz})")
     records = _records(path)
@@ -84,10 +85,7 @@ def load_mitdb(
 
 
 def _resample_ratio(rate_hz: float) -> tuple[int, int]:
-    if not rate_hz or rate_hz <= 0:
-        raise ConfigError(f"mitdb: rate_hz must be positive (got {rate_hz})")
-    ratio = Fraction(float(rate_hz) / FS).limit_denominator(1000)
-    return ratio.numerator, ratio.denominator
+    return resample_ratio(rate_hz, FS, "mitdb")
 
 
 def _records(path: Path) -> list[str]:

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from scipy.signal import resample_poly
 
 from ...errors import ConfigError, DataError
 from ..dataset import WearableDataset
+from ..windowing import positive_number, resample_ratio
 
 FS = 125.0
 WINDOW_S, STEP_S = 8.0, 2.0  # fixed by the reference BPM0 traces
@@ -37,7 +37,7 @@ _NAME = re.compile(r"^DATA_(\d+)_(TYPE\d+)$")
 def load_troika(path: Path, *, rate_hz: float | None = 25.0) -> WearableDataset:
     """8 s windows [N, 5, 8*rate_hz] every 2 s, with the reference heart rate (BPM) as target."""
     path = Path(path)
-    rate = FS if rate_hz is None else float(rate_hz)
+    rate = FS if rate_hz is None else positive_number(rate_hz, "troika: rate_hz (None for the native 125 Hz)")
     up, down = _resample_ratio(rate)
     window, step = _samples(WINDOW_S, rate), _samples(STEP_S, rate)
     xs, ys, subjects = [], [], []
@@ -72,10 +72,7 @@ def load_troika(path: Path, *, rate_hz: float | None = 25.0) -> WearableDataset:
 
 
 def _resample_ratio(rate: float) -> tuple[int, int]:
-    if rate <= 0:
-        raise ConfigError(f"troika: rate_hz must be positive or None for the native 125 Hz (got {rate})")
-    ratio = Fraction(rate / FS).limit_denominator(1000)
-    return ratio.numerator, ratio.denominator
+    return resample_ratio(rate, FS, "troika (None for the native 125 Hz)")
 
 
 def _samples(seconds: float, rate: float) -> int:
