@@ -93,19 +93,41 @@ def _complete_trials(db) -> int:
         return 0
 
 
+def _params(db, state: str) -> list[frozenset]:
+    """Each trial's parameters in ``state``, as (name, stored value) pairs."""
+    try:
+        with sqlite3.connect(db) as con:
+            rows = con.execute("select t.trial_id, p.param_name, p.param_value from trials t join trial_params p "
+                               "on p.trial_id = t.trial_id where t.state = ?", (state,)).fetchall()
+    except sqlite3.Error:  # tables not created yet
+        return []
+    trials: dict[int, set] = {}
+    for trial_id, name, value in rows:
+        trials.setdefault(trial_id, set()).add((name, value))
+    return [frozenset(p) for p in trials.values()]
+
+
 def test_a_killed_search_resumes_where_it_stopped(run, tmp_path):
+    """kill -9 mid-trial, then the same command: the completed trials are kept, and the trial that was
+    running when the process died is evaluated on resume (not left RUNNING for ever)."""
     out = tmp_path / "fitted"
     args = [sys.executable, "-m", "wearprune.cli", "fit", str(run), "--device", "nrf52840", "--out", str(out),
             "--max-latency-ms", f"{_latency(run) / 3:.3f}", "--trials", "8", "--workers", "1", "--trial-epochs", "1",
             "--final-epochs", "1"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     db, deadline = run / "fit.db", time.time() + 300
-    while _complete_trials(db) < 3 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.5)
+
+    def mid_trial() -> bool:  # 3 done, and the next one running with all its parameters drawn
+        complete, running = _params(db, "COMPLETE"), _params(db, "RUNNING")
+        return len(complete) >= 3 and len(running) == 1 and len(running[0]) == len(complete[0])
+
+    while not mid_trial() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     before = _complete_trials(db)
     assert 3 <= before < 8 and not out.exists()  # killed mid-search: nothing half-written
+    [killed] = _params(db, "RUNNING")
     with sqlite3.connect(db) as con:
         kept = con.execute("select number from trials where state = 'COMPLETE' order by number").fetchall()
     res = subprocess.run(args, capture_output=True, text=True, timeout=600, env=dict(os.environ, COLUMNS="200"))
@@ -114,6 +136,7 @@ def test_a_killed_search_resumes_where_it_stopped(run, tmp_path):
     with sqlite3.connect(db) as con:
         after = con.execute("select number from trials where state = 'COMPLETE' order by number").fetchall()
     assert len(after) >= 8 and set(kept) <= set(after)  # the earlier trials were kept, not redone
+    assert killed in _params(db, "COMPLETE") and not _params(db, "RUNNING")  # the killed trial was evaluated
     assert (out / "fit.json").exists()
 
 
@@ -126,6 +149,21 @@ def test_trials_run_as_tasks_on_a_local_ray(run, tmp_path):
     finally:
         ray.shutdown()
     assert len(result.candidates) >= 4 and result.winner["feasible"]
+
+
+@pytest.mark.skipif(not os.environ.get("WEARPRUNE_TEST_POSTGRES"), reason="WEARPRUNE_TEST_POSTGRES is not set: no "
+                    "PostgreSQL server to test against (.ci/run starts one)")
+def test_ray_tasks_share_a_study_in_postgresql(run, tmp_path):
+    """docs/cluster.md on one machine: Ray tasks whose study lives in a PostgreSQL server, not in the run."""
+    ray = pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'wearprune[cluster]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        result = fit(run, "nrf52840", tmp_path / "fitted", max_latency_ms=_latency(run) / 2, trials=4, ray="auto",
+                     storage=os.environ["WEARPRUNE_TEST_POSTGRES"], trial_epochs=1, final_epochs=1, workers=2,
+                     log=lambda *_: None)
+    finally:
+        ray.shutdown()
+    assert len(result.candidates) >= 4 and result.winner["feasible"] and not (run / "fit.db").exists()
 
 
 def test_limits_default_to_the_device_memory():

@@ -22,8 +22,10 @@ from wearprune.autofit.study import (
     completed,
     cpu_workers,
     default_storage,
+    engine_url,
     open_study,
     run_pool,
+    shown,
     study_name,
 )
 from wearprune.devices.budget import LIMIT_WORDS, Budget, binding
@@ -77,6 +79,8 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
     if isinstance(device, FitSpec) and fields_:
         raise ConfigError(f"pass either a FitSpec or its fields, not both (got {sorted(fields_)})")
     dev = load_device(spec.device)  # a bad device name or file fails before any work
+    if spec.storage:
+        engine_url(spec.storage)  # so does a storage URL whose database driver is missing
     out = Path(out) if out is not None else Path(run).resolve().with_name(f"{Path(run).resolve().name}-fit-"
                                                                             f"{Path(spec.device).stem}")
     check_out(out, overwrite)
@@ -118,7 +122,8 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
     started = time.perf_counter()
     sens = layer_sensitivity(dense_run.model, example, prepared.val, prepared.target_scale, importance="l2",
                              cache=Path(dense_run.path) / "sensitivity.json", task=prepared.dataset.task)
-    job = Job(run=str(dense_run.path), data_root=data_root, device=str(spec.device), limits=limits.to_dict(),
+    job = Job(run=str(dense_run.path), data_root=data_root, device=str(spec.device), profile=dev,
+              limits=limits.to_dict(),
               int8=int8, storage=spec.storage or default_storage(Path(dense_run.path)),
               study=study_name(Path(dense_run.path), str(spec.device), limits.to_dict(), int8, spec.trial_epochs,
                                seed),
@@ -133,7 +138,7 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
         for importance, ratios in [("taylor", seeds[0])] + [("l2", r) for r in seeds]:
             study.enqueue_trial({"importance": importance, **{f"ratio:{g}": r for g, r in ratios.items()}})
     elif done:
-        log(f"resuming the search in {job.storage}: {done} of {trials} trials already done")
+        log(f"resuming the search in {shown(job.storage)}: {done} of {trials} trials already done")
     if done < trials:
         poll = (lambda: log(f"  search: {len(completed(study))}/{trials} trials")) if progress else None
         run_pool(job, spec.workers or cpu_workers(), spec.ray, poll)
@@ -141,7 +146,8 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
     trial_seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in completed(study))
     candidates = [{"number": t.number, **t.user_attrs} for t in completed(study)]
     if not candidates:
-        raise ConfigError(f"the search finished no trial (see {job.storage}); run the command again to resume it")
+        raise ConfigError(f"the search finished no trial (see {shown(job.storage)}); run the command again to "
+                          "resume it")
     key = "mae" if prepared.dataset.task == "regression" else "macro_f1"
     feasible = sorted((c for c in candidates if c.get("feasible")),
                       key=lambda c: (-c["val_score"], c["est_energy_uj"]))
@@ -231,7 +237,7 @@ def _finish(search: _Search, feasible, spec: FitSpec, limits: Budget, dev, out, 
                                                        "validation_subjects": list(prepared.split.val_subjects)})
                 staged = Run(path=stage, config=final.config, architecture=final.architecture, model=final.model,
                              metrics={**final.metrics, "tflm": result["checks"]})
-                report = build_report([dense_run, staged], dev.name, baseline=dense_run, int8=int8)
+                report = build_report([dense_run, staged], dev, baseline=dense_run, int8=int8)
                 report["runs"][-1].update(name=out.name, path=str(out))  # where it will be, not the staging dir
                 report["search"] = {
                     "candidates": [{k: c[k] for k in ("number", "val_score", "est_energy_uj", "est_latency_ms",

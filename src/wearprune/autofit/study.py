@@ -5,33 +5,55 @@ Each trial's sampled ratios give the proportions of the cut; one factor, bisecte
 scales them until the model just meets the memory, latency and energy limits (``fill_budget``). The
 candidate is pruned, costed, and — only when it meets those limits — fine-tuned briefly (distilled
 from the dense model) and scored on validation. The study lives in Optuna storage (SQLite in the
-run by default), so a killed search resumes where it stopped and several processes, Ray tasks or
-machines can share one.
+run by default, or PostgreSQL for several machines), so a killed search resumes where it stopped and
+several processes, Ray tasks or machines can share one.
+
+What a worker reads: the run directory (``Job.run``, an absolute path) and the data set
+(``Job.data_root`` or the worker's ``$WEARPRUNE_DATA``), so on a cluster both must be at the same
+path on every node. The device profile travels inside the job, so a user's own YAML need not.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
 import os
+import re
+import socket
+import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wearprune.errors import ConfigError
+
+if TYPE_CHECKING:
+    from wearprune.devices.profile import DeviceProfile
 
 IMPORTANCES = ("l2", "taylor", "fpgm")
 STEP = 0.0625  # ratio grid: fine enough that the least-pruned model within a budget uses most of it
 MAX_RATIO = 0.875
-# A worker killed mid-trial leaves its trial RUNNING; after the grace period another worker fails it and
-# retries its parameters. Generous, because a busy worker's heartbeat thread can be late.
+# A worker killed mid-trial leaves its trial RUNNING. On this machine the search sees at once that its process is
+# gone (``recover_orphans``); elsewhere, after the grace period without a heartbeat. Either way the trial is failed
+# and its parameters queued again, once. Generous, because a busy worker's heartbeat thread can be late.
 HEARTBEAT_S = 20
 GRACE_S = 180
+MAX_RETRY = 1  # a trial whose worker died twice is not queued a third time (its parameters may be what kills it)
+OWNER = "wearprune:worker"  # trial system attribute: the machine and process that evaluates it
+POSTGRES_DRIVERS = ("psycopg", "psycopg2")  # what a plain postgresql:// URL is given, first installed wins
+CLUSTER_EXTRA = "pip install 'wearprune[cluster]'"
 
 
 @dataclass(frozen=True)
 class Job:
-    """Everything a worker needs, as plain data (it crosses process and Ray boundaries)."""
+    """Everything a worker needs, as plain data (it crosses process and Ray boundaries).
+
+    ``profile``: the loaded device profile (loaded from ``device`` when not given). Workers use it, never the
+    name: a user's own profile file is known by its path, which another process or node may not share.
+    """
 
     run: str
     data_root: str | None
@@ -43,6 +65,17 @@ class Job:
     trials: int
     trial_epochs: int
     seed: int
+    profile: DeviceProfile | None = None
+
+    def __post_init__(self):
+        from wearprune.devices import load_device
+
+        if self.profile is None:
+            object.__setattr__(self, "profile", load_device(self.device))
+        # absolute: a Ray worker or a spawned process need not share this process's working directory
+        object.__setattr__(self, "run", str(Path(self.run).resolve()))
+        if self.data_root is not None:
+            object.__setattr__(self, "data_root", str(Path(self.data_root).expanduser().resolve()))
 
 
 def study_name(run: Path, device: str, limits: dict, int8: bool, trial_epochs: int, seed: int) -> str:
@@ -58,18 +91,53 @@ def default_storage(run: Path) -> str:
     return f"sqlite:///{(run / 'fit.db').resolve()}"
 
 
-def storage(url: str):
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+def shown(url: str) -> str:
+    """``url`` as it may be printed: a password in it replaced by ***."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
-    # SQLite serialises writers: several workers wait for the lock instead of failing at once.
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+
+def engine_url(url: str) -> str:
+    """The URL SQLAlchemy opens. A PostgreSQL URL that names no driver (``postgresql://`` or ``postgres://``) gets
+    the installed one, psycopg 3 first, whatever SQLAlchemy's own default; no driver is one clear error."""
+    scheme, sep, rest = url.partition("://")
+    dialect, _, driver = scheme.partition("+")
+    if not sep or dialect not in ("postgresql", "postgres"):
+        return url
+    if not driver:
+        driver = next((d for d in POSTGRES_DRIVERS if importlib.util.find_spec(d) is not None), "")
+    elif driver in POSTGRES_DRIVERS and importlib.util.find_spec(driver) is None:
+        driver = ""
+    if not driver:
+        raise ConfigError(f"the search storage {shown(url)} needs a PostgreSQL driver: {CLUSTER_EXTRA}")
+    return f"postgresql+{driver}://{rest}"
+
+
+def storage(url: str):
+    import optuna
+    from optuna.storages import RDBStorage
+
+    opened = engine_url(url)
+    if opened.startswith("sqlite"):  # SQLite serialises writers: several workers wait for the lock, not fail at once
+        engine = {"connect_args": {"timeout": 60}}
+    elif opened.startswith("postgresql+psycopg"):
+        # a dropped idle connection (long trials) is replaced; an unreachable server fails in 10 s, not minutes
+        engine = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    else:
+        engine = None
     try:
-        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna: say so once here, not per process
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(opened, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                              heartbeat_stale_trial_callback=retry_stale)
+    except ImportError:  # Optuna's "Failed to import DB access module": the URL's driver is not installed
+        if opened.startswith("postgresql"):
+            raise ConfigError(f"the search storage {shown(url)} needs a PostgreSQL driver: {CLUSTER_EXTRA}") from None
+        raise ConfigError(f"cannot open the search storage {shown(url)!r}: the database driver its URL names is "
+                          "not installed") from None
     except Exception as e:  # SQLAlchemy and the database drivers raise their own error types
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"cannot open the search storage {url!r}: {first[:200]}; give a reachable "
-                          "SQLAlchemy URL (sqlite:///path.db, postgresql://...)") from None
+        raise ConfigError(f"cannot open the search storage {shown(url)!r}: {shown(first)[:200]}; give a reachable "
+                          "SQLAlchemy URL (sqlite:///path.db, postgresql+psycopg://user:password@host/db)") from None
 
 
 def sampler(seed: int):
@@ -80,12 +148,17 @@ def sampler(seed: int):
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=6, constant_liar=True)
 
 
-def open_study(job: Job, seed_offset: int = 0):
+def open_study(job: Job, seed_offset: int = 0, recover: bool = True):
+    """Create or load the study. ``recover`` (the search's driver, before it starts workers): fail and queue
+    again the trials that dead workers left RUNNING (``recover_orphans``)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(study_name=job.study, storage=storage(job.storage), direction="maximize",
-                               sampler=sampler(job.seed + seed_offset), load_if_exists=True)
+    study = optuna.create_study(study_name=job.study, storage=storage(job.storage), direction="maximize",
+                                sampler=sampler(job.seed + seed_offset), load_if_exists=True)
+    if recover:
+        recover_orphans(study)
+    return study
 
 
 def completed(study) -> list:
@@ -94,20 +167,126 @@ def completed(study) -> list:
     return [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
 
 
-def run_trials(job: Job, worker: int = 0) -> int:
-    """A worker: run trials of ``job.study`` until it holds ``job.trials`` completed ones."""
-    import torch
+def recover_orphans(study) -> list[int]:
+    """Fail the trials that dead workers left RUNNING and queue their parameters again (``retry_stale``), so a
+    resumed search evaluates them; returns their numbers.
+
+    Optuna alone fails a trial only when its heartbeat is older than the grace period, and only when a worker is
+    about to start another trial: a search resumed within the grace period after a ``kill -9`` ran its remaining
+    trials beside the dead one, which stayed RUNNING and was never evaluated (nor one killed before its first
+    heartbeat, which no heartbeat check sees). Here a RUNNING trial is dead when its worker ran on this machine
+    and that process is gone (checked now, no waiting); when its heartbeat is older than the grace period (a
+    worker elsewhere); or when it carries no worker mark and started more than the grace period ago.
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+    from optuna.trial import TrialState
+
+    store = study._storage
+    stale = set(store._get_stale_trial_ids(study._study_id)) if is_heartbeat_enabled(store) else set()
+    now = datetime.now()
+    dead = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = t.system_attrs.get(OWNER)
+        if (t._trial_id in stale or (owner is not None and _process_gone(owner)) or (
+                owner is None and t.datetime_start is not None and (now - t.datetime_start).total_seconds() > GRACE_S)):
+            dead.append(t)
+    failed = []
+    for t in dead:
+        try:
+            if not store.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:  # it finished, or another process failed it first
+            continue
+        retry_stale(study, store.get_trial(t._trial_id))
+        failed.append(t.number)
+    return failed
+
+
+def retry_stale(study, trial) -> None:
+    """Queue a dead trial's parameters again, at most ``MAX_RETRY`` times: Optuna's
+    RetryHeartbeatStaleTrialCallback, less the dead worker's own marks (its owner, any constraint it had set)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    attrs = {k: v for k, v in trial.system_attrs.items()
+             if k != OWNER and k != "constraints" and not k.startswith("constraints:")}
+    history = [*attrs.get("retry_history", []), trial.number]
+    if len(history) > MAX_RETRY:
+        return
+    attrs.update(failed_trial=attrs.get("failed_trial", trial.number), retry_history=history)
+    study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params=trial.params,
+                                              distributions=trial.distributions, system_attrs=attrs))
+
+
+_PROCFS = Path("/proc/self/stat").exists()
+
+
+def _machine() -> str:
+    """This machine (host name and boot) and PID namespace: process ids compare only within it."""
+    parts = [socket.gethostname()]
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        parts.append(os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        pass
+    return "/".join(parts)
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot); None when it is gone or a zombie; "" unknown."""
+    if not _PROCFS:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except OSError:
+            pass
+        return ""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+    except (OSError, IndexError):
+        return ""
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def worker_mark() -> dict:
+    """What ``OWNER`` records for a trial this process evaluates."""
+    return {"host": _machine(), "pid": os.getpid(), "started": _start_time(os.getpid()) or ""}
+
+
+def _process_gone(owner) -> bool:
+    """True when ``owner`` ran on this machine and that process no longer runs (a pid reused since is told apart
+    by its start time); False when it runs or ran elsewhere (there, the heartbeat decides)."""
+    if not isinstance(owner, dict) or owner.get("host") != _machine() or not isinstance(owner.get("pid"), int):
+        return False
+    started = _start_time(owner["pid"])
+    return started is None or bool(started and owner.get("started") and started != owner["started"])
+
+
+def search(job: Job, objective, worker: int = 0) -> int:
+    """A worker's loop: run ``objective`` on trials of ``job.study`` until it holds ``job.trials`` completed ones.
+    Each trial is marked with this process (``OWNER``) before its objective runs."""
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
-    torch.set_num_threads(1)  # one core per worker; the pool is the parallelism
-    context = _Context(job)
-    study = open_study(job, seed_offset=worker + 1)
+    study = open_study(job, seed_offset=worker + 1, recover=False)  # the driver recovered before starting workers
     if len(completed(study)) >= job.trials:
         return 0
+    # Reproducible, but not the seed this worker had before a kill: a resumed worker would draw the same random
+    # start-up points again, and evaluate candidates the study already holds.
+    study.sampler = sampler(job.seed + worker + 1 + 1009 * len(study.get_trials(deepcopy=False)))
+    mark = worker_mark()
+
+    def marked(trial):
+        trial.storage.set_trial_system_attr(trial._trial_id, OWNER, mark)
+        return objective(trial)
+
     while len(completed(study)) < job.trials:
         try:
-            study.optimize(context.objective, gc_after_trial=True, catch=(ConfigError,),  # an unfit candidate fails
+            study.optimize(marked, gc_after_trial=True, catch=(ConfigError,),  # an unfit candidate fails
                            callbacks=[MaxTrialsCallback(job.trials, states=(TrialState.COMPLETE,))])
         except ValueError as e:
             # SQLite has no row locks: two workers can pop the same enqueued trial, and the second one's
@@ -117,22 +296,29 @@ def run_trials(job: Job, worker: int = 0) -> int:
     return len(completed(study))
 
 
+def run_trials(job: Job, worker: int = 0) -> int:
+    """A worker: run trials of ``job.study`` until it holds ``job.trials`` completed ones."""
+    import torch
+
+    torch.set_num_threads(1)  # one core per worker; the pool is the parallelism
+    return search(job, _Context(job).objective, worker)
+
+
 class _Context:
     """The run, its data and the device, loaded once per worker."""
 
     def __init__(self, job: Job):
-        from wearprune.autofit.limits import Limits
         from wearprune.autofit.sensitivity import groups_of, score
-        from wearprune.devices import load_device
-        from wearprune.pipeline import _calibration, prepare_from_config
+        from wearprune.data.prepare import calibration_sample, prepare_from_config
+        from wearprune.devices.budget import Budget
         from wearprune.runs import load_run
 
         self.job = job
         self.run = load_run(job.run)
         self.prepared = prepare_from_config(self.run.config, job.data_root)
-        self.device = load_device(job.device)
-        self.limits = Limits(**job.limits)
-        self.calib = _calibration(self.prepared, job.seed, 256)
+        self.device = job.profile  # the loaded profile, never looked up again by name (a user's file has none)
+        self.limits = Budget(**job.limits)
+        self.calib = calibration_sample(self.prepared, job.seed, 256)
         self.example = self.calib[0][:1]
         self.groups = list(groups_of(self.run.model, self.example))
         self.dense = score(self.run.model, self.prepared.val, self.prepared.target_scale)

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from wearprune.devices import estimate_cost, load_device
+from wearprune.devices import DeviceProfile, estimate_cost, load_device
 from wearprune.errors import ConfigError
 from wearprune.prune.shapes import layer_shapes
 from wearprune.runs import Run, load_run
@@ -18,9 +18,10 @@ MEASURED = "measured: PyTorch fp32 on the host, held-out test subjects"
 ESTIMATED = "estimated: wearprune cost model (docs/cost_validation.md gives its measured error)"
 
 
-def build_report(runs: list[str | Path | Run], device: str, *, baseline: str | Path | Run | None = None,
-                 int8: bool = True, inferences_per_min: float = 60.0) -> dict:
-    """Report dictionary for ``runs`` on ``device``; the baseline (default: the first run) is the 'before'."""
+def build_report(runs: list[str | Path | Run], device: str | Path | DeviceProfile, *,
+                 baseline: str | Path | Run | None = None, int8: bool = True, inferences_per_min: float = 60.0) -> dict:
+    """Report dictionary for ``runs`` on ``device`` (a profile name, a profile YAML file or a loaded profile);
+    the baseline (default: the first run) is the 'before'."""
     dev = load_device(device)
     loaded = [r if isinstance(r, Run) else load_run(r) for r in runs]
     if baseline is not None:
@@ -28,7 +29,8 @@ def build_report(runs: list[str | Path | Run], device: str, *, baseline: str | P
         loaded = [base] + [r for r in loaded if Path(r.path).resolve() != Path(base.path).resolve()]
     if not loaded:
         raise ConfigError("give at least one run directory")
-    entries = [_entry(r, dev.name, int8, inferences_per_min) for r in loaded]
+    # the loaded profile, not its name: a profile given as a YAML file has a name no lookup knows
+    entries = [_entry(r, dev, int8, inferences_per_min) for r in loaded]
     base = entries[0]
     for e in entries:
         e["vs_baseline"] = _ratios(base, e)
@@ -37,7 +39,7 @@ def build_report(runs: list[str | Path | Run], device: str, *, baseline: str | P
             "primary_metric": entries[0]["primary_metric"], "baseline": base["name"], "runs": entries}
 
 
-def _entry(run: Run, device: str, int8: bool, per_min: float) -> dict:
+def _entry(run: Run, device: DeviceProfile, int8: bool, per_min: float) -> dict:
     spec = run.architecture.get("spec", {})
     if "input_shape" not in spec:
         raise ConfigError(f"run {run.path} has no input shape in architecture.json; retrain it with this version")
