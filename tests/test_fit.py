@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import wearprune as wp
-from wearprune.autofit import Limits, fit
+from wearprune.autofit import Budget, fit
 from wearprune.autofit.sensitivity import guided_ratios
 from wearprune.devices import load_device
 from wearprune.errors import ConfigError
@@ -168,10 +168,10 @@ def test_ray_tasks_share_a_study_in_postgresql(run, tmp_path):
 
 def test_limits_default_to_the_device_memory():
     dev = load_device("nrf52840")
-    limits = Limits.for_device(dev, max_latency_ms=20)
+    limits = Budget.for_device(dev, max_latency_ms=20)
     assert (limits.max_ram_kb, limits.max_flash_kb, limits.max_latency_ms) == (dev.sram_kb, dev.flash_kb, 20)
     with pytest.raises(ConfigError, match="must be positive"):
-        Limits.for_device(dev, max_energy_uj=0)
+        Budget.for_device(dev, max_energy_uj=0)
 
 
 def test_sensitivity_guides_each_group_as_far_as_it_tolerates():
@@ -197,7 +197,7 @@ def test_every_candidate_is_scaled_to_just_meet_the_limits(run):
     from wearprune.autofit.study import MAX_RATIO, Job, _Context, fill_budget
 
     limit = _latency(run) / 3
-    limits = Limits.for_device(load_device("nrf52840"), max_latency_ms=limit)
+    limits = Budget.for_device(load_device("nrf52840"), max_latency_ms=limit)
     job = Job(run=str(run), data_root=None, device="nrf52840", limits=limits.to_dict(), int8=True, storage="",
               study="", trials=1, trial_epochs=0, seed=0)
     ctx = _Context(job)
@@ -214,7 +214,7 @@ def test_every_candidate_is_scaled_to_just_meet_the_limits(run):
     # just within: 10 % less cut breaks the limit
     assert latency(filled) <= limit < latency({g: v * 0.9 for g, v in filled.items()})
     assert fill_budget(ctx, {g: 0.0 for g in ctx.groups}) == {g: 0.0 for g in ctx.groups}  # nothing sampled, no cut
-    loose = _Context(Job(**{**job.__dict__, "limits": Limits.for_device(load_device("nrf52840")).to_dict()}))
+    loose = _Context(Job(**{**job.__dict__, "limits": Budget.for_device(load_device("nrf52840")).to_dict()}))
     assert set(fill_budget(loose, shape).values()) == {0.0}  # the dense model already fits: nothing to cut
 
 

@@ -7,5 +7,3 @@ from .verbs import evaluate_run, export_run, prune_run, train
 
 __all__ = ["EXPORT_FORMATS", "PreparedData", "calibration_sample", "evaluate_run", "export_run", "prepare_data",
            "prepare_from_config", "prune_run", "train"]
-
-_calibration = calibration_sample  # kept for autofit.study until it imports the public name
