@@ -42,9 +42,23 @@ def test_every_zoo_model_takes_layer_pruning(name, importance):
     shape = {"window": [6, 64], "features": [20], "sequence": [9, 5]}[layout]
     model = build_model(name, {"layout": layout, "input_shape": shape, "n_outputs": 4})
     x, y = torch.randn(16, *shape), torch.randint(0, 4, (16,))
+    if name in ("cnn1d", "mlp", "sleep_seq"):  # plain stacks: nothing to remove, said rather than a no-op
+        with pytest.raises(ConfigError, match="no removable block"):
+            wp.prune(model, x, method="layer", ratio=0.5, importance=importance, calib=(x, y))
+        return
     pruned, s = wp.prune(model, x, method="layer", ratio=0.5, importance=importance, calib=(x, y))
     assert pruned(x).shape == (16, 4)
     assert s["macs_after"] <= s["macs_before"]
+
+
+def test_layer_pruning_a_model_without_blocks_is_an_error_not_a_no_op():
+    model = nn.Sequential(nn.Conv1d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 14, 4))
+    x, y = torch.randn(8, 3, 16), torch.randint(0, 4, (8,))
+    with pytest.raises(ConfigError, match="this model has no removable block .*use method channel or weight"):
+        wp.prune(model, x, method="layer", ratio=0.5, calib=(x, y))
+    with pytest.raises(ConfigError, match="no removable block outside the protected"):
+        prune_layers(build_model("tcn", {"layout": "window", "input_shape": [3, 64], "n_outputs": 4}),
+                     torch.randn(4, 3, 64), calib=(torch.randn(4, 3, 64), torch.zeros(4)), protected=("blocks",))
 
 
 def test_layer_pruning_needs_calibration_and_a_known_criterion():

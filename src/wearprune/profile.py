@@ -14,6 +14,8 @@ import time
 import torch
 from torch import nn
 
+from .layers import conv_macs, first_window, linear_macs, rnn_macs, rule_for
+
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
@@ -25,42 +27,17 @@ def model_bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def _conv_macs(m: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
-    kernel = 1
-    for k in m.kernel_size:
-        kernel *= k
-    per_output = (m.in_channels // m.groups) * kernel
-    return out[0].numel() * per_output  # per example: batch element 0
+# Kept for callers of the old private names; the rules in wearprune.layers own MAC counting.
+_conv_macs, _linear_macs, _rnn_macs = conv_macs, linear_macs, rnn_macs
 
 
-def _linear_macs(m: nn.Linear, inp: torch.Tensor, out: torch.Tensor) -> int:
-    return (out[0].numel() // m.out_features) * m.in_features * m.out_features
+def count_macs(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], detail: bool = False):
+    """MACs for one example (the first of the batch ``example``; a tuple: one tensor per input).
 
-
-_GATES = {nn.GRU: 3, nn.LSTM: 4, nn.RNN: 1}
-
-
-def _rnn_macs(m: nn.RNNBase, inp: torch.Tensor, out) -> int:
-    x = inp
-    steps = x.shape[1] if m.batch_first else x.shape[0]
-    if x.dim() == 2:  # unbatched input [T, F]
-        steps = x.shape[0]
-    gates = _GATES[type(m)]
-    hidden = m.hidden_size
-    proj = m.proj_size or hidden
-    dirs = 2 if m.bidirectional else 1
-    total = 0
-    for layer in range(m.num_layers):
-        n_in = m.input_size if layer == 0 else proj * dirs
-        per_step = gates * hidden * (n_in + proj)
-        if m.proj_size:
-            per_step += hidden * m.proj_size
-        total += dirs * steps * per_step
-    return total
-
-
-def count_macs(model: nn.Module, example: torch.Tensor, detail: bool = False):
-    """MACs for one example (the first of the batch ``example``)."""
+    Every layer whose rule counts MACs is counted where it is called; the layers inside such a
+    layer are not counted again (the cost model sees it as one call too).
+    """
+    inputs = first_window(example)
     counts: dict[str, int] = {}
     handles = []
 
@@ -70,18 +47,21 @@ def count_macs(model: nn.Module, example: torch.Tensor, detail: bool = False):
 
         return hook
 
+    ruled: list[str] = []  # modules with a rule: one call each, their children are inside it
     for name, m in model.named_modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-            handles.append(m.register_forward_hook(hook_for(name, _conv_macs)))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(hook_for(name, _linear_macs)))
-        elif type(m) in _GATES:
-            handles.append(m.register_forward_hook(hook_for(name, _rnn_macs)))
+        if any(p == "" or name.startswith(p + ".") for p in ruled):
+            continue
+        rule = rule_for(m)
+        if rule is None:
+            continue
+        ruled.append(name)
+        if rule.macs is not None:
+            handles.append(m.register_forward_hook(hook_for(name, rule.macs)))
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            model(example[:1])
+            model(*inputs)
     finally:
         for h in handles:
             h.remove()
@@ -90,10 +70,11 @@ def count_macs(model: nn.Module, example: torch.Tensor, detail: bool = False):
     return (total, counts) if detail else total
 
 
-def host_latency_ms(model: nn.Module, example: torch.Tensor, runs: int = 50, warmup: int = 5) -> float:
+def host_latency_ms(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], runs: int = 50,
+                    warmup: int = 5) -> float:
     """Median wall time of one batch-1 forward pass on this machine's CPU, in milliseconds."""
     model.eval()
-    x = example[:1]
+    x = first_window(example)
     # One thread: a batch-1 pass on a tiny model is dominated by thread hand-offs otherwise, and
     # one core is what a wearable has.
     threads = torch.get_num_threads()
@@ -104,19 +85,19 @@ def host_latency_ms(model: nn.Module, example: torch.Tensor, runs: int = 50, war
         torch.set_num_threads(threads)
 
 
-def _median_time(model: nn.Module, x: torch.Tensor, runs: int, warmup: int) -> float:
+def _median_time(model: nn.Module, x: tuple[torch.Tensor, ...], runs: int, warmup: int) -> float:
     times = []
     with torch.inference_mode():
         for _ in range(warmup):
-            model(x)
+            model(*x)
         for _ in range(runs):
             t0 = time.perf_counter()
-            model(x)
+            model(*x)
             times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
 
 
-def profile_model(model: nn.Module, example: torch.Tensor, latency_runs: int = 50) -> dict:
+def profile_model(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], latency_runs: int = 50) -> dict:
     return {
         "params": count_params(model),
         "macs": count_macs(model, example),

@@ -191,10 +191,11 @@ def device_kernels(low: Lowered, device: DeviceProfile, dtype: str) -> tuple[lis
     return kernel_cycles(front, device, dtype) + per_frame, 1 + frames
 
 
-def estimate_cost(model: nn.Module, example: torch.Tensor, device: str | DeviceProfile, *, int8: bool = True,
-                  inferences_per_min: float = 60.0, sparse: bool = False, reserved_ram_kb: float = 0.0,
-                  lowered: Lowered | None = None) -> Cost:
-    """Estimated cost of one inference of ``model`` (batch 1, shaped like ``example``) on ``device``."""
+def estimate_cost(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], device: str | DeviceProfile,
+                  *, int8: bool = True, inferences_per_min: float = 60.0, sparse: bool = False,
+                  reserved_ram_kb: float = 0.0, lowered: Lowered | None = None) -> Cost:
+    """Estimated cost of one inference of ``model`` (batch 1, shaped like ``example``: a tensor, or a
+    tuple with one tensor per input) on ``device``."""
     dev = load_device(device)
     dtype = "int8" if int8 else "fp32"
     low = lowered or lower(model, example, int8=int8)

@@ -6,16 +6,22 @@ exist:
 
 - convolutions run channel-last: a ``[1, C, L]`` tensor entering a convolution is reshaped to
   ``[1, C, 1, L]`` and transposed to ``[1, 1, L, C]`` (two tensors), and transposed back where a
-  layout-sensitive op (pad, mean, flatten, view, linear, recurrent) reads it;
+  layout-sensitive op (pad, mean, flatten, view, linear, recurrent, and most activations after a
+  1-D convolution) reads it;
 - BatchNorm after a convolution or linear layer is folded into it; ReLU/ReLU6 after a
   convolution, linear layer or add is fused into it; dropout and identity vanish;
+- normalisation and activations litert-torch decomposes (LayerNorm, GroupNorm, SiLU, Mish...) are
+  the elementwise and reduce kernels it makes of them; in an int8 graph those its quantizer leaves
+  in float hold 4-byte tensors, with a DEQUANTIZE before and a QUANTIZE after;
 - a convolution's padding is free when it is VALID or TF-SAME, otherwise an explicit PAD tensor;
 - GRU/LSTM layers are one recurrent kernel here (MACs and time), which also carries the streaming
   step export makes of the layer (one FULLY_CONNECTED per gate and the gate math, int8 where
   litert-torch quantises it): the arena is planned on the front end and that step
   (:func:`streaming_graphs`), the graphs firmware runs; litert-torch itself would unroll the layer.
 
-An op this lowering does not know raises :class:`UnsupportedOpError` naming the op and the node.
+What each module type becomes is its layer rule's ``lower`` (:mod:`wearprune.layers`), which emits
+kernels through :class:`Lowerer`'s public methods. An op this lowering does not know raises
+:class:`UnsupportedOpError` naming the op and the node.
 """
 
 from __future__ import annotations
@@ -28,12 +34,31 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from wearprune.graph.dependency import UnsupportedOpError
-from wearprune.profile import _conv_macs, _linear_macs, _rnn_macs
+from wearprune.layers import (
+    CONCAT,
+    CONV,
+    DENSE,
+    DEPTHWISE,
+    ELEMENTWISE,
+    LAYOUT,
+    MAC_KINDS,
+    PAD,
+    POOL,
+    RECURRENT,
+    REDUCE,
+    Call,
+    first_window,
+    rule_for,
+    trace,
+)
 
-CONV, DEPTHWISE, DENSE, RECURRENT, ELEMENTWISE, POOL, REDUCE, LAYOUT, PAD, CONCAT = (
-    "conv", "depthwise", "dense", "recurrent", "elementwise", "pool", "reduce", "layout", "pad", "concat")
-MAC_KINDS = (CONV, DEPTHWISE, DENSE, RECURRENT)
+__all__ = ["CONCAT", "CONV", "DENSE", "DEPTHWISE", "ELEMENTWISE", "LAYOUT", "MAC_KINDS", "PAD", "POOL", "RECURRENT",
+           "REDUCE", "Kernel", "Lowered", "Lowerer", "Tensor", "int8_step", "lower", "step_frames", "streaming_graphs"]
 _CONST_OPERANDS = {LAYOUT: 1, PAD: 1, REDUCE: 1}  # shape / permutation / paddings / axes constants
+
+CONST = "const"  # the value of a parameter, or of arithmetic on parameters only (folded by the converter)
+# What a kernel computes in, in an int8 graph (see Lowerer.kernel).
+INT8, FLOAT, SAME, BOOL = "int8", "float", "same", "bool"
 
 
 @dataclass
@@ -88,28 +113,44 @@ class Lowered:
 
 
 _FUSABLE_PRODUCERS = {CONV, DEPTHWISE, DENSE, "add"}
-_ACT_MODULES = (nn.ReLU, nn.ReLU6)
-_ELEMENTWISE_MODULES = (nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU, nn.Hardswish, nn.LeakyReLU, nn.ELU, nn.Softmax)
+# The function and method tables below cover what the dependency graph follows (graph/dependency.py).
 _BINARY = {operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.truediv: "div",
-           torch.add: "add", torch.sub: "sub", torch.mul: "mul", torch.div: "div"}
-_BINARY_METHODS = {"add": "add", "sub": "sub", "mul": "mul", "div": "div"}
+           torch.add: "add", torch.sub: "sub", torch.mul: "mul", torch.div: "div", operator.iadd: "add",
+           operator.imul: "mul", torch.maximum: "maximum", torch.minimum: "minimum"}
+_BINARY_METHODS = {"add": "add", "sub": "sub", "mul": "mul", "div": "div", "add_": "add", "mul_": "mul",
+                   "maximum": "maximum", "minimum": "minimum"}
 _VIEW_FUNCS = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze}
-_VIEW_METHODS = {"view", "reshape", "flatten", "squeeze", "unsqueeze"}
-_PERMUTE_FUNCS = {torch.transpose, torch.permute}
-_PERMUTE_METHODS = {"transpose", "permute"}
-_ELEMENTWISE_FUNCS = {torch.relu, F.relu, torch.sigmoid, torch.tanh, F.gelu, F.silu, torch.softmax, F.softmax}
-_GATES = {nn.GRU: 3, nn.LSTM: 4, nn.RNN: 1}
-_TFLITE_NAMES = {"SIGMOID": "LOGISTIC"}  # PyTorch's name -> the TFLite builtin
+_VIEW_METHODS = {"view", "reshape", "flatten", "squeeze", "unsqueeze", "view_as", "reshape_as"}
+_PERMUTE_FUNCS = {torch.transpose, torch.permute, torch.movedim}
+_PERMUTE_METHODS = {"transpose", "permute", "movedim", "t"}
+_SAME_METHODS = {"size", "dim", "contiguous", "float", "to", "clone", "detach", "type_as"}
+_UNARY_OPS = {torch.abs: "ABS", torch.neg: "NEG", operator.neg: "NEG"}
+_UNARY_METHOD_OPS = {"abs": "ABS", "neg": "NEG"}
+# Functions lower exactly as the module they equal does (that module's layer rule).
+_FUNCTION_MODULES = {
+    torch.relu: nn.ReLU, F.relu: nn.ReLU, F.relu6: nn.ReLU6, torch.sigmoid: nn.Sigmoid, F.sigmoid: nn.Sigmoid,
+    torch.tanh: nn.Tanh, F.tanh: nn.Tanh, F.gelu: nn.GELU, F.silu: nn.SiLU, F.hardswish: nn.Hardswish,
+    F.hardsigmoid: nn.Hardsigmoid, F.mish: nn.Mish, F.softplus: nn.Softplus, F.leaky_relu: nn.LeakyReLU,
+    F.elu: nn.ELU, F.dropout: nn.Dropout, F.dropout1d: nn.Dropout1d, F.dropout2d: nn.Dropout2d,
+    F.max_pool1d: nn.MaxPool1d, F.max_pool2d: nn.MaxPool2d, F.avg_pool1d: nn.AvgPool1d, F.avg_pool2d: nn.AvgPool2d,
+    F.adaptive_avg_pool1d: nn.AdaptiveAvgPool1d, F.adaptive_avg_pool2d: nn.AdaptiveAvgPool2d,
+    F.adaptive_max_pool1d: nn.AdaptiveMaxPool1d, F.adaptive_max_pool2d: nn.AdaptiveMaxPool2d,
+}
+_METHOD_MODULES = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+_SOFTMAX_FUNCS = {torch.softmax: nn.Softmax, F.softmax: nn.Softmax, torch.log_softmax: nn.LogSoftmax,
+                  F.log_softmax: nn.LogSoftmax}
 
 
-def lower(model: nn.Module, example: torch.Tensor | tuple, *, int8: bool = False) -> Lowered:
+def lower(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], *, int8: bool = False) -> Lowered:
     """Lower ``model`` for one window shaped like ``example[:1]`` (a tuple: one tensor per input).
 
     ``int8``: litert-torch's quantized graphs keep elementwise ops in PyTorch's layout (each
-    operand transposed back), which changes the tensors the arena holds.
+    operand transposed back), and run the ops its quantizer does not annotate (normalisation,
+    SiLU, Mish, Softplus...) in float between DEQUANTIZE and QUANTIZE; both change the arena.
     """
+    inputs = first_window(example)
     try:
-        gm = fx.symbolic_trace(model)
+        gm = trace(model)
     except Exception as e:  # fx raises several types for dynamic code
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UnsupportedOpError(
@@ -119,15 +160,18 @@ def lower(model: nn.Module, example: torch.Tensor | tuple, *, int8: bool = False
     model.eval()
     try:
         with torch.no_grad():
-            lowerer = _Lowerer(gm, int8)
-            examples = example if isinstance(example, tuple) else (example,)
-            lowerer.run(*(torch.as_tensor(e[:1], dtype=torch.float32) for e in examples))
+            lowerer = Lowerer(gm, int8)
+            lowerer.run(*(torch.as_tensor(e, dtype=torch.float32) for e in inputs))
     finally:
         model.train(was_training)
     return lowerer.out
 
 
-class _Lowerer(fx.Interpreter):
+class Lowerer(fx.Interpreter):
+    """Walks the trace and emits kernels. A module call goes to its layer rule's
+    ``lower(lowerer, call)``, which uses the public methods below (``kernel``, ``to_nhwc``,
+    ``to_torch``, ``elementwise``, ``activation``, ``view``...) and returns the output tensor id."""
+
     def __init__(self, gm: fx.GraphModule, int8: bool):
         super().__init__(gm)
         self.int8 = int8
@@ -135,26 +179,47 @@ class _Lowerer(fx.Interpreter):
         self.modules = dict(gm.named_modules())
         self.value: dict[fx.Node, object] = {}  # fx node -> tensor id (or tuple of ids / None)
         self.producer: dict[int, str] = {}  # tensor id -> kind of kernel that wrote it ("add" for adds)
-        self.converted: dict[tuple[int, str], int] = {}  # (tensor id, layout) -> converted tensor id
+        self.converted: dict[tuple[int, str], int] = {}  # (tensor id, layout or dtype) -> converted tensor id
 
-    # -- plumbing ---------------------------------------------------------------------------------
-    def _tensor(self, shape, layout="torch") -> int:
-        t = Tensor(len(self.out.tensors), tuple(int(s) for s in shape), layout)
-        self.out.tensors.append(t)
-        return t.id
-
-    def _kernel(self, kind, runtime_op, node, inputs, shape, layout="torch", producer=None, **kw) -> int:
-        out = self._tensor(shape, layout)
-        k = Kernel(kind, runtime_op, node, list(inputs), out, **kw)
-        k.work = k.work or self.out.tensors[out].elems
-        self.out.kernels.append(k)
-        self.producer[out] = producer or kind
-        return out
-
-    def t(self, tid: int) -> Tensor:
+    # -- public surface for layer rules ----------------------------------------------------------
+    def tensor(self, tid: int) -> Tensor:
         return self.out.tensors[tid]
 
-    def _to_nhwc(self, tid: int, node: str) -> int:
+    t = tensor  # short name used throughout
+
+    def module_of(self, node) -> nn.Module | None:
+        """The module an fx node calls (None for functions, methods and constants)."""
+        if isinstance(node, fx.Node) and node.op == "call_module":
+            return self.modules.get(node.target)
+        return None
+
+    def producer_of(self, tid: int) -> str | None:
+        """The kind of kernel that wrote ``tid`` ("add" for adds), None for a graph input."""
+        return self.producer.get(tid)
+
+    def kernel(self, kind: str, runtime_op: str, node: str, inputs: list[int], shape: tuple[int, ...],
+               layout: str = "torch", producer: str | None = None, dtype: str | None = None, **kw) -> int:
+        """Emit one kernel writing a new tensor of ``shape``; returns its id.
+
+        ``dtype`` matters in int8 graphs: ``int8`` (the default; float inputs get a QUANTIZE),
+        ``float`` (an op litert-torch's quantizer leaves in float: int8 inputs get a DEQUANTIZE),
+        ``same`` (the default for layout and reduce kernels: the first input's type), ``bool``.
+        """
+        dtype = dtype or (SAME if kind in (LAYOUT, REDUCE) else INT8)
+        nbytes = 0
+        if self.int8:
+            if dtype == FLOAT:
+                inputs, nbytes = [self._as_float(i, node) for i in inputs], 4
+            elif dtype == INT8:
+                inputs = [self._as_int8(i, node) for i in inputs]
+            elif dtype == SAME and inputs:
+                nbytes = self.t(inputs[0]).nbytes
+        if dtype == BOOL:
+            nbytes = 1
+        return self._emit(kind, runtime_op, node, inputs, shape, layout, producer, nbytes, **kw)
+
+    def to_nhwc(self, tid: int, node: str) -> int:
+        """``tid`` channel-last ([1, H, W, C]; a [1, C, L] tensor becomes [1, 1, L, C]), as convolutions read it."""
         t = self.t(tid)
         if t.layout == "nhwc":
             return tid
@@ -163,30 +228,110 @@ class _Lowerer(fx.Interpreter):
             back = self.converted.get((tid, "from4d"))
             if back is not None:  # a tensor just transposed back from channel-last: transpose its 4-D form
                 _, c, h, w = self.t(back).shape
-                self.converted[key] = self._kernel(LAYOUT, "TRANSPOSE", node, [back], (1, h, w, c), "nhwc")
+                self.converted[key] = self.kernel(LAYOUT, "TRANSPOSE", node, [back], (1, h, w, c), "nhwc")
             elif len(t.shape) == 3:  # [1, C, L] -> [1, C, 1, L] -> [1, 1, L, C]
                 _, c, length = t.shape
-                r = self._kernel(LAYOUT, "RESHAPE", node, [tid], (1, c, 1, length))
-                self.converted[key] = self._kernel(LAYOUT, "TRANSPOSE", node, [r], (1, 1, length, c), "nhwc")
+                r = self.kernel(LAYOUT, "RESHAPE", node, [tid], (1, c, 1, length))
+                self.converted[key] = self.kernel(LAYOUT, "TRANSPOSE", node, [r], (1, 1, length, c), "nhwc")
             elif len(t.shape) == 4:  # [1, C, H, W] -> [1, H, W, C]
                 _, c, h, w = t.shape
-                self.converted[key] = self._kernel(LAYOUT, "TRANSPOSE", node, [tid], (1, h, w, c), "nhwc")
+                self.converted[key] = self.kernel(LAYOUT, "TRANSPOSE", node, [tid], (1, h, w, c), "nhwc")
             else:
                 raise UnsupportedOpError(f"convolution on a rank-{len(t.shape)} tensor at node {node!r}")
         return self.converted[key]
 
-    def _to_torch(self, tid: int, node: str, keep_4d: bool = False) -> int:
+    def to_torch(self, tid: int, node: str, keep_4d: bool = False) -> int:
+        """``tid`` in PyTorch's layout (transposed back, and reshaped to 3-D unless ``keep_4d``)."""
         t = self.t(tid)
         if t.layout == "torch":
             return tid
         key = (tid, "torch4" if keep_4d else "torch")
         if key not in self.converted:
             _, h, w, c = t.shape
-            tr = self._kernel(LAYOUT, "TRANSPOSE", node, [tid], (1, c, h, w))
+            tr = self.kernel(LAYOUT, "TRANSPOSE", node, [tid], (1, c, h, w))
             self.converted[(tid, "torch4")] = tr
             if not keep_4d:
-                self.converted[key] = (self._kernel(LAYOUT, "RESHAPE", node, [tr], (1, c, w)) if h == 1 else tr)
+                self.converted[key] = (self.kernel(LAYOUT, "RESHAPE", node, [tr], (1, c, w)) if h == 1 else tr)
                 self.converted[(self.converted[key], "from4d")] = tr
+        return self.converted[key]
+
+    def to_torch_1d(self, tid: int, node: str) -> int:
+        """``tid`` as litert-torch feeds it to an elementwise op: a 1-D conv's channel-last output
+        ([1, 1, L, C]) is transposed back to PyTorch's layout first, a 2-D conv's stays channel-last."""
+        t = self.t(tid)
+        return self.to_torch(tid, node) if t.layout == "nhwc" and t.shape[1] == 1 else tid
+
+    def activation(self, x: int, node: str, real: torch.Tensor, op: str = "RELU") -> int:
+        """A ReLU-like activation: fused into the conv, linear or add that wrote ``x``, else its own kernel."""
+        if self.producer.get(x) in _FUSABLE_PRODUCERS:
+            return x  # fused into the producing kernel
+        return self.elementwise(op, node, [x], real)
+
+    def elementwise(self, op: str, node: str, ins: list[int], real: torch.Tensor, dtype: str | None = None) -> int:
+        """One elementwise kernel in its first input's layout."""
+        layout = self.t(ins[0]).layout
+        return self.kernel(ELEMENTWISE, op, node, ins, self.shape(real, layout), layout, dtype=dtype)
+
+    def view(self, x: int, real: torch.Tensor, node: str) -> int:
+        """A reshape to ``real``'s shape: free when nothing moves, else a RESHAPE (after a transpose back)."""
+        shape = (1, *real.shape[1:])
+        t = self.t(x)
+        if t.layout == "torch" and _squeezed(t.shape) == _squeezed(shape) and len(t.shape) == len(shape):
+            return x
+        if t.layout == "torch" and t.shape == shape:
+            return x
+        xin = self.to_torch(x, node)
+        if self.t(xin).shape == shape:
+            return xin
+        if self.producer.get(xin) == REDUCE and _squeezed(self.t(xin).shape) == _squeezed(shape):
+            return xin  # MEAN already dropped the unit axes
+        return self.kernel(LAYOUT, "RESHAPE", node, [xin], shape)
+
+    @staticmethod
+    def shape(real: torch.Tensor, layout: str = "torch") -> tuple[int, ...]:
+        """``real``'s batch-1 shape in ``layout``."""
+        return _nhwc_shape(real) if layout == "nhwc" else (1, *real.shape[1:])
+
+    @staticmethod
+    def nhwc_shape(real: torch.Tensor) -> tuple[int, ...]:
+        return _nhwc_shape(real)
+
+    @staticmethod
+    def lower_module(model: nn.Module, example: tuple[torch.Tensor, ...]) -> Lowered:
+        """``model`` lowered on its own, in float (a recurrent layer's streaming step graph)."""
+        return lower(model, example)
+
+    def unsupported(self, call: Call, what: str):
+        """Raise the cost model's error for a layer it cannot lower (``what`` says which case)."""
+        raise UnsupportedOpError(f"the cost model does not know {what} at node {call.name!r}; "
+                                 "replace it with a supported layer or report it")
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _tensor(self, shape, layout="torch", nbytes: int = 0) -> int:
+        t = Tensor(len(self.out.tensors), tuple(int(s) for s in shape), layout, nbytes)
+        self.out.tensors.append(t)
+        return t.id
+
+    def _emit(self, kind, runtime_op, node, inputs, shape, layout, producer, nbytes, **kw) -> int:
+        out = self._tensor(shape, layout, nbytes)
+        k = Kernel(kind, runtime_op, node, list(inputs), out, **kw)
+        k.work = k.work or self.out.tensors[out].elems
+        self.out.kernels.append(k)
+        self.producer[out] = producer or kind
+        return out
+
+    def _as_float(self, tid: int, node: str) -> int:
+        # in the main int8 graph nbytes 0 is int8, 4 float, 1 bool (never dequantised)
+        return self._converted_dtype(tid, node, "DEQUANTIZE", 4) if self.t(tid).nbytes == 0 else tid
+
+    def _as_int8(self, tid: int, node: str) -> int:
+        return self._converted_dtype(tid, node, "QUANTIZE", 0) if self.t(tid).nbytes == 4 else tid
+
+    def _converted_dtype(self, tid: int, node: str, op: str, nbytes: int) -> int:
+        key = (tid, op)  # one (de)quantised copy per tensor, however many kernels read it
+        if key not in self.converted:
+            t = self.t(tid)
+            self.converted[key] = self._emit(ELEMENTWISE, op, node, [tid], t.shape, t.layout, None, nbytes)
         return self.converted[key]
 
     # -- the walk ---------------------------------------------------------------------------------
@@ -196,7 +341,7 @@ class _Lowerer(fx.Interpreter):
         if self.int8 and isinstance(value, int) and self.t(value).layout == "nhwc" and _feeds_binary(n, self.modules):
             # litert-torch's int8 graphs transpose such a tensor back at once; later convolutions read
             # it through one more TRANSPOSE of the 4-D intermediate
-            value = self._to_torch(value, n.name)
+            value = self.to_torch(value, n.name)
         self.value[n] = value
         return real
 
@@ -214,53 +359,33 @@ class _Lowerer(fx.Interpreter):
         return tid
 
     def _op_get_attr(self, n, real):
-        return None  # a constant: lives in flash with the weights
+        return CONST  # a constant: lives in flash with the weights
 
     def _op_output(self, n, real):
         outs = n.args[0] if isinstance(n.args[0], (tuple, list)) else (n.args[0],)
         for o in outs:
             tid = self.value.get(o)
             if isinstance(tid, int):
-                tid = self._to_torch(tid, "output")
+                tid = self.to_torch(tid, "output")
                 self.out.outputs.append(tid)
         return None
 
     def _op_call_module(self, n, real):
         m = self.modules[n.target]
-        name = str(n.target)
-        x = self._in(n) if n.args else None
-        inp = self.env[n.args[0]] if n.args else None  # the real input, for MAC counts
-        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-            return self._conv(m, x, real, name, _conv_macs(m, inp, real))
-        if isinstance(m, nn.Linear):
-            return self._linear(m, x, real, name, _linear_macs(m, inp, real))
-        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            if self.producer.get(x) in (CONV, DEPTHWISE, DENSE):
-                return x  # folded into the weights before conversion
-            return self._elementwise("MUL", name, [x], real)
-        if isinstance(m, _ACT_MODULES):
-            return self._activation(x, name, real)
-        if isinstance(m, nn.Flatten):
-            return self._view(x, real, name)
-        if isinstance(m, (nn.Dropout, nn.Identity)):
-            return x
-        if isinstance(m, _ELEMENTWISE_MODULES):
-            return self._elementwise(type(m).__name__.upper(), name, [x], real)
-        if isinstance(m, (nn.MaxPool1d, nn.AvgPool1d, nn.MaxPool2d, nn.AvgPool2d)):
-            xin = self._to_nhwc(x, name)
-            op = "MAX_POOL_2D" if "Max" in type(m).__name__ else "AVERAGE_POOL_2D"
-            return self._kernel(POOL, op, name, [xin], _nhwc_shape(real), "nhwc")
-        if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
-            xin = self._to_torch(x, name, keep_4d=True)
-            return self._kernel(REDUCE, "MEAN", name, [xin], (1, real.shape[1]))
-        if isinstance(m, (nn.ConstantPad1d, nn.ZeroPad1d, nn.ConstantPad2d, nn.ZeroPad2d)):
-            xin = self._to_torch(x, name)
-            return self._kernel(PAD, "PAD", name, [xin], (1, *real.shape[1:]))
-        if type(m) in _GATES:
-            return self._recurrent(m, x, real, name, _rnn_macs(m, inp, real))
-        raise UnsupportedOpError(
-            f"the cost model does not know module {type(m).__name__} at node {name!r}; "
-            "replace it with a supported layer or report it")
+        first = n.args[0] if n.args else None
+        call = Call(str(n.target), m, n, self.value.get(first) if isinstance(first, fx.Node) else None,
+                    self.env.get(first) if isinstance(first, fx.Node) else first, real)
+        return self._lower_call(call, type(m).__name__)
+
+    def _lower_call(self, call: Call, what: str):
+        rule = rule_for(call.module)
+        if rule is None or rule.lower is None:
+            raise UnsupportedOpError(
+                f"the cost model does not know module {what} at node {call.name!r}; "
+                "replace it with a supported layer, register a rule for it (wearprune.layers.register_layer), "
+                "or report it")
+        call.macs = int(rule.macs(call.module, call.inp, call.out)) if rule.macs else 0
+        return rule.lower(self, call)
 
     def _op_call_function(self, n, real):
         return self._function(n, n.target, real, method=False)
@@ -269,117 +394,91 @@ class _Lowerer(fx.Interpreter):
         return self._function(n, n.target, real, method=True)
 
     # -- functions and methods ------------------------------------------------------------------
+    def _as_module_call(self, n, target, real, method: bool):
+        """An activation function or method as a Call of the module it equals, or None."""
+        cls = _METHOD_MODULES.get(target) if method else _FUNCTION_MODULES.get(target)
+        if cls is not None:
+            try:  # the function's own arguments, where the module takes them in the same order
+                module = cls(*n.args[1:], **n.kwargs)
+            except (TypeError, ValueError):
+                module = cls()
+            return Call(n.name, module, n, self._in(n), self.env.get(n.args[0]), real)
+        soft = {"softmax": nn.Softmax, "log_softmax": nn.LogSoftmax}.get(target) if method else \
+            _SOFTMAX_FUNCS.get(target)
+        if soft is not None:
+            dim = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else None)
+            return Call(n.name, soft(dim=dim), n, self._in(n), self.env.get(n.args[0]), real)
+        return None
+
     def _function(self, n, target, real, method: bool):
         name = n.name
         if target is operator.getitem and isinstance(self._in(n), tuple):
             return self._in(n)[n.args[1]]  # (output, state) of a recurrent layer
         if not isinstance(real, torch.Tensor):
+            if isinstance(real, (tuple, list)) and any(isinstance(r, torch.Tensor) for r in real):
+                self._unknown_function(n, target, method)  # several tensors out (sort, split...): not followed
             return None  # sizes and other Python values
-        if method and target in ("size", "dim", "contiguous", "float", "to", "clone", "detach"):
+        if n.all_input_nodes and all(self.value.get(a) is CONST for a in n.all_input_nodes):
+            return CONST  # computed from parameters and constants only: the converter folds it
+        if method and target in _SAME_METHODS:
             return self._in(n)
+        op = _UNARY_METHOD_OPS.get(target) if method else _UNARY_OPS.get(target)
+        if op is not None:
+            return self.elementwise(op, name, [self.to_torch_1d(self._in(n), name)], real)
+        if (method and target in ("clamp", "clip")) or (not method and target in (torch.clamp, torch.clip)):
+            x = self.to_torch_1d(self._in(n), name)  # a MAXIMUM for the lower bound, a MINIMUM for the upper
+            bounds = (n.kwargs.get("min", n.args[1] if len(n.args) > 1 else None),
+                      n.kwargs.get("max", n.args[2] if len(n.args) > 2 else None))
+            for op, bound in zip(("MAXIMUM", "MINIMUM"), bounds):
+                if bound is not None:
+                    x = self.elementwise(op, name, [x], real)
+            return x
         kind = _BINARY_METHODS.get(target) if method else _BINARY.get(target)
         if kind:
             ins = [self.value[a] for a in n.args[:2] if isinstance(self.value.get(a) if isinstance(a, fx.Node)
                                                                   else None, int)]
             # litert-torch adds in PyTorch's layout when an operand is (or already was made) torch-laid
             if self.int8 or any(self.t(i).layout == "torch" or (i, "torch") in self.converted for i in ins):
-                ins = [self._to_torch(i, name) for i in ins]
+                ins = [self.to_torch(i, name) for i in ins]
             layout = self.t(ins[0]).layout
-            return self._kernel(ELEMENTWISE, kind.upper(), name, ins, _shape_in(real, layout), layout,
-                                producer="add" if kind == "add" else ELEMENTWISE)
-        if (not method and target in (torch.relu, F.relu)) or (method and target == "relu"):
-            return self._activation(self._in(n), name, real)
-        if (not method and target in _ELEMENTWISE_FUNCS) or (method and target in ("sigmoid", "tanh", "softmax")):
-            return self._elementwise(getattr(target, "__name__", str(target)).upper(), name, [self._in(n)], real)
+            return self.kernel(ELEMENTWISE, kind.upper(), name, ins, self.shape(real, layout), layout,
+                               producer="add" if kind == "add" else ELEMENTWISE)
+        call = self._as_module_call(n, target, real, method)
+        if call is not None:
+            return self._lower_call(call, type(call.module).__name__)
         if (not method and target in _VIEW_FUNCS) or (method and target in _VIEW_METHODS):
-            return self._view(self._in(n), real, name)
+            return self.view(self._in(n), real, name)
         if (not method and target in _PERMUTE_FUNCS) or (method and target in _PERMUTE_METHODS):
-            x = self._to_torch(self._in(n), name)
-            return self._kernel(LAYOUT, "TRANSPOSE", name, [x], (1, *real.shape[1:]))
-        if (not method and target in (torch.mean, torch.sum, torch.amax)) or (method and target in ("mean", "sum")):
-            x = self._to_torch(self._in(n), name)
-            return self._kernel(REDUCE, "MEAN", name, [x], (1, *real.shape[1:]))
+            x = self.to_torch(self._in(n), name)
+            return self.kernel(LAYOUT, "TRANSPOSE", name, [x], (1, *real.shape[1:]))
+        if (not method and target in (torch.mean, torch.sum, torch.amax, torch.amin)) or (
+                method and target in ("mean", "sum", "amax", "amin")):
+            x = self.to_torch(self._in(n), name)
+            return self.kernel(REDUCE, "MEAN", name, [x], (1, *real.shape[1:]))
         if not method and target in (torch.cat, torch.concat):
             ins = [self.value[a] for a in n.args[0]]
             layouts = {self.t(i).layout for i in ins}
             if len(layouts) > 1:
-                ins = [self._to_torch(i, name) for i in ins]
+                ins = [self.to_torch(i, name) for i in ins]
             layout = self.t(ins[0]).layout
-            return self._kernel(CONCAT, "CONCATENATION", name, ins, _shape_in(real, layout), layout)
+            return self.kernel(CONCAT, "CONCATENATION", name, ins, self.shape(real, layout), layout)
         if not method and target is operator.getitem:
-            x = self._to_torch(self._in(n), name)
+            x = self.to_torch(self._in(n), name)
             index = n.args[1] if isinstance(n.args[1], tuple) else (n.args[1],)
             if all(isinstance(i, slice) for i in index):
-                return self._kernel(LAYOUT, "SLICE", name, [x], (1, *real.shape[1:]))
+                return self.kernel(LAYOUT, "SLICE", name, [x], (1, *real.shape[1:]))
             kept = tuple(1 if isinstance(i, int) else s for i, s in zip(index, self.t(x).shape)) + tuple(
                 self.t(x).shape[len(index):])  # an integer index: SLICE keeps the axis, RESHAPE drops it
-            sliced = self._kernel(LAYOUT, "SLICE", name, [x], (1, *kept[1:]))
-            return self._kernel(LAYOUT, "RESHAPE", name, [sliced], (1, *real.shape[1:]))
+            sliced = self.kernel(LAYOUT, "SLICE", name, [x], (1, *kept[1:]))
+            return self.kernel(LAYOUT, "RESHAPE", name, [sliced], (1, *real.shape[1:]))
+        self._unknown_function(n, target, method)
+
+    @staticmethod
+    def _unknown_function(n, target, method: bool):
         what = getattr(target, "__name__", str(target))
         raise UnsupportedOpError(
-            f"the cost model does not know {'method' if method else 'function'} {what!r} at node {name!r}; "
+            f"the cost model does not know {'method' if method else 'function'} {what!r} at node {n.name!r}; "
             "rewrite it with supported ops or report it")
-
-    # -- kernels ----------------------------------------------------------------------------------
-    def _conv(self, m, x, real, name, macs: int):
-        xin = self._to_nhwc(x, name)
-        t = self.t(xin)
-        spatial = t.shape[1:3]
-        k, s, d = _as_2d(m.kernel_size, 1), _as_2d(m.stride, 1), _as_2d(m.dilation, 1)
-        if isinstance(m.padding, str):
-            p = (0, 0) if m.padding == "valid" else tuple((d[i] * (k[i] - 1)) // 2 for i in range(2))
-        else:
-            p = _as_2d(m.padding, 0)
-        if any(p) and not _is_tf_same(spatial, k, s, d, p):
-            padded = (1, spatial[0] + 2 * p[0], spatial[1] + 2 * p[1], t.shape[3])
-            xin = self._kernel(PAD, "PAD", name, [xin], padded, "nhwc")
-        depthwise = m.groups > 1 and m.groups == m.in_channels
-        return self._kernel(DEPTHWISE if depthwise else CONV, "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D",
-                            name, [xin], _nhwc_shape(real), "nhwc", macs=macs,
-                            weights=m.weight.numel(), biases=m.out_channels, channels=m.out_channels)
-
-    def _linear(self, m, x, real, name, macs: int):
-        xin = self._to_torch(x, name)
-        return self._kernel(DENSE, "FULLY_CONNECTED", name, [xin], (1, *real.shape[1:]), macs=macs,
-                            weights=m.weight.numel(),
-                            biases=m.out_features, channels=m.out_features)
-
-    def _activation(self, x, name, real):
-        if self.producer.get(x) in _FUSABLE_PRODUCERS:
-            return x  # fused into the producing kernel
-        return self._elementwise("RELU", name, [x], real)
-
-    def _elementwise(self, op, name, ins, real):
-        layout = self.t(ins[0]).layout
-        op = _TFLITE_NAMES.get(op, op)
-        return self._kernel(ELEMENTWISE, op, name, ins, _shape_in(real, layout), layout)
-
-    def _view(self, x, real, name):
-        shape = (1, *real.shape[1:])
-        t = self.t(x)
-        if t.layout == "torch" and _squeezed(t.shape) == _squeezed(shape) and len(t.shape) == len(shape):
-            return x
-        if t.layout == "torch" and t.shape == shape:
-            return x
-        xin = self._to_torch(x, name)
-        if self.t(xin).shape == shape:
-            return xin
-        if self.producer.get(xin) == REDUCE and _squeezed(self.t(xin).shape) == _squeezed(shape):
-            return xin  # MEAN already dropped the unit axes
-        return self._kernel(LAYOUT, "RESHAPE", name, [xin], shape)
-
-    def _recurrent(self, m, x, real, name, macs: int):
-        xin = self._to_torch(x, name)
-        seq = real[0] if isinstance(real, tuple) else real
-        gates = _GATES[type(m)]
-        dirs = 2 if m.bidirectional else 1
-        weights = sum(p.numel() for pn, p in m.named_parameters() if pn.startswith("weight"))
-        biases = sum(p.numel() for pn, p in m.named_parameters() if pn.startswith("bias"))
-        state = m.num_layers * dirs * m.hidden_size * (2 if isinstance(m, nn.LSTM) else 1)
-        out = self._kernel(RECURRENT, type(m).__name__.upper(), name, [xin], (1, *seq.shape[1:]), macs=macs,
-                           weights=weights, biases=biases, channels=gates * m.hidden_size * dirs,
-                           scratch=state + gates * m.hidden_size * dirs, step=_cell_step(m))
-        return (out, None) if isinstance(real, tuple) else out
 
 
 def streaming_graphs(low: Lowered, int8: bool) -> tuple[Lowered, Lowered] | None:
@@ -414,19 +513,6 @@ def step_frames(low: Lowered) -> int:
     """Frames per window the streaming step runs: the recurrent layer's sequence length ([1, T, F])."""
     r = next(k for k in low.kernels if k.kind == RECURRENT)
     return low.tensors[r.inputs[0]].shape[1]
-
-
-def _cell_step(m: nn.Module) -> Lowered | None:
-    """The streaming step export makes of this layer (one Linear per gate, the gate math as
-    elementwise ops), lowered; None where export has no step form (bidirectional, nn.RNN, projections)."""
-    from wearprune.export.streaming import GRUStep, LSTMStep
-
-    kind = {nn.GRU: GRUStep, nn.LSTM: LSTMStep}.get(type(m))
-    if kind is None or m.bidirectional or getattr(m, "proj_size", 0) or not m.batch_first:
-        return None
-    per_layer = 2 if isinstance(m, nn.LSTM) else 1
-    states = tuple(torch.zeros(1, m.hidden_size) for _ in range(m.num_layers * per_layer))
-    return lower(kind(m, nn.Identity()), (torch.zeros(1, m.input_size), *states))
 
 
 # What litert-torch's pt2e quantizer leaves in int8 in a recurrent step; the gate adds, subtractions
@@ -479,17 +565,13 @@ def int8_step(step: Lowered) -> Lowered:
 def _feeds_binary(n: fx.Node, modules: dict) -> bool:
     """Is this value read directly by an add/mul? (Checked at the end of a fused conv-BN-ReLU chain.)"""
     for u in n.users:
-        if u.op == "call_module" and isinstance(modules.get(u.target), (nn.Identity, nn.Dropout)):
+        if u.op == "call_module" and getattr(rule_for(modules.get(u.target)), "identity", False):
             if _feeds_binary(u, modules):
                 return True
         elif (u.op == "call_function" and u.target in _BINARY) or (u.op == "call_method" and u.target in
                                                                     _BINARY_METHODS):
             return True
     return False
-
-
-def _shape_in(real: torch.Tensor, layout: str) -> tuple[int, ...]:
-    return _nhwc_shape(real) if layout == "nhwc" else (1, *real.shape[1:])
 
 
 def _nhwc_shape(real: torch.Tensor) -> tuple[int, ...]:
@@ -500,20 +582,5 @@ def _nhwc_shape(real: torch.Tensor) -> tuple[int, ...]:
     return (1, *real.shape[1:])
 
 
-def _as_2d(v, fill: int) -> tuple[int, int]:
-    v = tuple(v) if isinstance(v, (tuple, list)) else (v,)
-    return (int(v[0]), int(v[1])) if len(v) == 2 else (fill, int(v[0]))
-
-
 def _squeezed(shape) -> tuple[int, ...]:
     return tuple(int(s) for s in shape if s != 1)
-
-
-def _is_tf_same(spatial, k, s, d, p) -> bool:
-    """TFLite's SAME padding puts the odd pixel at the end; PyTorch pads both sides equally."""
-    for size, ki, si, di, pi in zip(spatial, k, s, d, p):
-        out = -(-size // si)
-        total = max((out - 1) * si + di * (ki - 1) + 1 - size, 0)
-        if pi != total // 2 or pi != total - total // 2:
-            return False
-    return True

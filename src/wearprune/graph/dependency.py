@@ -11,6 +11,10 @@ parameters used outside their module, and anything an unknown op touches) is nev
 Every parameter dimension is recorded as a :class:`ParamDim` — which id each position along that
 dimension belongs to, and whether the layer produces the channel there ("out") or reads it
 ("in"). Pruning, importance criteria and the cost model all read these records.
+
+What a module call does to channels is its layer rule's ``couple`` (:mod:`wearprune.layers`), which
+talks to :class:`ChannelTracer` through its public methods; functions and tensor methods (``F.relu``,
+``x.view``, ``torch.cat``...) are followed here.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import WearpruneError
+from ..layers import Call, as_inputs, rule_for, trace
 from .unionfind import FROZEN, UnionFind
 
 NO_ID = -1  # padding positions: belong to no channel
@@ -78,22 +83,12 @@ class DependencyGraph:
         return out
 
 
-# -- module and function tables -------------------------------------------------------------------
-_PASS_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish,
-    nn.Hardsigmoid, nn.Softplus, nn.Mish, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity,
-    nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
-    nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.Upsample,
-)
-_ACTIVATION_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Mish)
-_PAD_MODULES = (nn.ConstantPad1d, nn.ConstantPad2d, nn.ZeroPad1d, nn.ZeroPad2d)
-_SHAPE_MODULES = (nn.Flatten, nn.Unflatten)
-
+# -- function and method tables (modules are described by their layer rules) ----------------------
 _UNARY_FUNCS = {
-    F.relu, torch.relu, F.relu6, F.leaky_relu, F.elu, F.gelu, F.silu, F.hardswish, F.mish, torch.sigmoid,
-    F.sigmoid, torch.tanh, F.tanh, F.dropout, F.dropout1d, F.dropout2d, torch.abs, torch.neg, operator.neg,
-    F.max_pool1d, F.max_pool2d, F.avg_pool1d, F.avg_pool2d, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d,
-    F.adaptive_max_pool1d, F.adaptive_max_pool2d, torch.clamp, torch.clip,
+    F.relu, torch.relu, F.relu6, F.leaky_relu, F.elu, F.gelu, F.silu, F.hardswish, F.hardsigmoid, F.mish, F.softplus,
+    torch.sigmoid, F.sigmoid, torch.tanh, F.tanh, F.dropout, F.dropout1d, F.dropout2d, torch.abs, torch.neg,
+    operator.neg, F.max_pool1d, F.max_pool2d, F.avg_pool1d, F.avg_pool2d, F.adaptive_avg_pool1d,
+    F.adaptive_avg_pool2d, F.adaptive_max_pool1d, F.adaptive_max_pool2d, torch.clamp, torch.clip,
 }
 _ACTIVATION_FUNCS = {F.relu, torch.relu, F.relu6, F.leaky_relu, F.elu, F.gelu, F.silu, F.hardswish, F.mish}
 _UNARY_METHODS = {"relu", "sigmoid", "tanh", "abs", "neg", "clamp", "clip", "float", "contiguous", "clone",
@@ -111,16 +106,17 @@ _REDUCE_METHODS = {"mean", "sum", "amax", "amin"}
 _INFO_METHODS = {"size", "dim", "numel"}
 
 
-def build_graph(model: nn.Module, example_inputs, *, strict: bool = False) -> DependencyGraph:
-    """Trace ``model`` on ``example_inputs`` and build its channel dependency graph.
+def build_graph(model: nn.Module, example_inputs: torch.Tensor | tuple[torch.Tensor, ...], *,
+                strict: bool = False) -> DependencyGraph:
+    """Trace ``model`` on ``example_inputs`` (a tensor, or a tuple with one tensor per input) and build
+    its channel dependency graph.
 
     ``strict``: raise :class:`UnsupportedOpError` on an op the graph does not know, instead of
     freezing the channels it touches.
     """
-    if isinstance(example_inputs, torch.Tensor):
-        example_inputs = (example_inputs,)
+    inputs = as_inputs(example_inputs)
     try:
-        gm = fx.symbolic_trace(model)
+        gm = trace(model)
     except Exception as e:  # fx raises TraceError, TypeError, NotImplementedError... for dynamic code
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UnsupportedOpError(
@@ -132,14 +128,19 @@ def build_graph(model: nn.Module, example_inputs, *, strict: bool = False) -> De
     model.eval()
     try:
         with torch.no_grad():
-            _Tracer(gm, graph, strict).run(*example_inputs)
+            ChannelTracer(gm, graph, strict).run(*inputs)
     finally:
         model.train(was_training)
     return graph
 
 
-class _Tracer(fx.Interpreter):
-    """Runs the real forward pass and, beside it, the id tensors."""
+class ChannelTracer(fx.Interpreter):
+    """Runs the real forward pass and, beside it, the id tensors.
+
+    A module call is handed to its layer rule's ``couple(tracer, call)``, which uses the public
+    methods below (``new_ids``, ``param``, ``produces``, ``emit``, ``passthrough``, ``run_on_ids``,
+    ``unknown``...); functions and tensor methods are followed here.
+    """
 
     def __init__(self, gm: fx.GraphModule, graph: DependencyGraph, strict: bool):
         super().__init__(gm)
@@ -163,44 +164,24 @@ class _Tracer(fx.Interpreter):
         return _full_like(real, FROZEN)  # a parameter used outside its module: keep it whole
 
     def _op_output(self, n, real):
-        for t in _leaves(self._arg_ids(n.args[0])):
+        for t in _leaves(self.arg_ids(n.args[0])):
             self.uf.freeze(t.numpy())  # the model's outputs (classifier) are protected
         return None
 
     def _op_call_module(self, n, real):
         m = self.modules[n.target]
-        x = self._arg_ids(n.args[0]) if n.args else None
-        name = n.target
-        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-            return self._conv(name, m, x, real, n)
-        if isinstance(m, nn.Linear):
-            return self._linear(name, m, x, real, n)
-        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            return self._norm(name, m, x, real, 1, ("weight", "bias", "running_mean", "running_var"), n)
-        if isinstance(m, nn.LayerNorm):
-            if len(m.normalized_shape) == 1:
-                return self._norm(name, m, x, real, -1, ("weight", "bias"), n)
-            return self._unknown(n, real, "LayerNorm over several dimensions")
-        if isinstance(m, nn.GroupNorm):
-            if m.num_groups in (1, m.num_channels):
-                return self._norm(name, m, x, real, 1, ("weight", "bias"), n)
-            return self._unknown(n, real, f"GroupNorm with {m.num_groups} groups (channels must stay divisible)")
-        if isinstance(m, (nn.GRU, nn.LSTM, nn.RNN)):
-            return self._rnn(name, m, n, real)
-        if isinstance(m, _PASS_MODULES):
-            return self._pass(n, x, real, post_activation=isinstance(m, _ACTIVATION_MODULES))
-        if isinstance(m, _PAD_MODULES):
-            return self._run_on_ids(n, real, pad_value=NO_ID)
-        if isinstance(m, _SHAPE_MODULES):
-            return self._run_on_ids(n, real)
-        if isinstance(m, (nn.Softmax, nn.LogSoftmax)):
-            return self._softmax(n, x, real, m.dim)
-        return self._unknown(n, real, type(m).__name__)
+        first = n.args[0] if n.args else None
+        call = Call(str(n.target), m, n, self.arg_ids(first),
+                    self.env.get(first) if isinstance(first, fx.Node) else first, real)
+        rule = rule_for(m)
+        if rule is None or rule.couple is None:
+            return self.unknown(call, type(m).__name__)
+        return rule.couple(self, call)
 
     def _op_call_function(self, n, real):
         f = n.target
         if f in _UNARY_FUNCS:
-            return self._pass(n, self._arg_ids(n.args[0]), real, post_activation=f in _ACTIVATION_FUNCS)
+            return self._pass(n, self.arg_ids(n.args[0]), real, post_activation=f in _ACTIVATION_FUNCS)
         if f in _BINARY_FUNCS:
             return self._binary(n, real)
         if f is F.pad:
@@ -211,7 +192,7 @@ class _Tracer(fx.Interpreter):
             return self._reduce(n, real)
         if f in (F.softmax, F.log_softmax, torch.softmax, torch.log_softmax):
             dim = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else None)
-            return self._softmax(n, self._arg_ids(n.args[0]), real, dim)
+            return self._softmax(n, self.arg_ids(n.args[0]), real, dim)
         if f is getattr and isinstance(real, (torch.Size, int, torch.dtype, torch.device)):
             return None
         return self._unknown(n, real, getattr(f, "__name__", str(f)))
@@ -221,7 +202,7 @@ class _Tracer(fx.Interpreter):
         if m in _INFO_METHODS or not _has_tensor(real):
             return None
         if m in _UNARY_METHODS:
-            return self._pass(n, self._arg_ids(n.args[0]), real, post_activation=m == "relu")
+            return self._pass(n, self.arg_ids(n.args[0]), real, post_activation=m == "relu")
         if m in _BINARY_METHODS:
             return self._binary(n, real)
         if m in _SHAPE_METHODS:
@@ -230,96 +211,86 @@ class _Tracer(fx.Interpreter):
             return self._reduce(n, real)
         return self._unknown(n, real, f"Tensor.{m}")
 
-    # -- rules -----------------------------------------------------------------------------------
-    def _conv(self, name, m, x, real, n):
-        cin = _vector(x, 1)
-        if cin is None:
-            return self._unknown(n, real, "convolution over mixed channels")
-        groups = m.groups
-        if groups == 1:
-            out = self.uf.new(m.out_channels)
-            self._param(name, "weight", 1, cin, "in")
-        elif groups == m.in_channels:  # depthwise: output o reads input channel o // multiplier
-            mult = m.out_channels // m.in_channels
-            out = np.repeat(cin, mult) if mult > 1 else cin.copy()
-            if mult > 1:
-                self.g.frozen_by.append(f"{name}: depthwise multiplier {mult} ties its outputs to inputs")
-        else:
-            self.uf.freeze(cin)
-            out = self.uf.new(m.out_channels)
-            self.uf.freeze(out)
-            self.g.frozen_by.append(f"{name}: grouped convolution (groups={groups}) is kept whole")
-        self._param(name, "weight", 0, out, "out")
-        if m.bias is not None:
-            self._param(name, "bias", 0, out, "out")
-        self.g.producers[name] = out
-        return self._emit(n, real, out, 1)
+    # -- public surface for layer rules ----------------------------------------------------------
+    def new_ids(self, n: int) -> np.ndarray:
+        """``n`` fresh channel ids (the channels a layer creates)."""
+        return self.uf.new(n)
 
-    def _linear(self, name, m, x, real, n):
-        fin = _vector(x, -1)
-        if fin is None:
-            # The features are not a channel axis (e.g. a Linear over time): the layer stays whole.
-            if _constant_along(x, -1):
-                return _expand_last(x, real)
-            return self._unknown(n, real, "Linear over mixed channels")
-        out = self.uf.new(m.out_features)
-        self._param(name, "weight", 1, fin, "in")
-        self._param(name, "weight", 0, out, "out")
-        if m.bias is not None:
-            self._param(name, "bias", 0, out, "out")
-        self.g.producers[name] = out
-        return self._emit(n, real, out, -1)
+    def param(self, module: str, param: str, dim: int, ids: np.ndarray, role: str) -> None:
+        """Record that ``module.param`` along ``dim`` makes ("out") or reads ("in") the channels ``ids``."""
+        self.g.param_dims.append(ParamDim(module, param, dim, np.asarray(ids, dtype=np.int64), role))
 
-    def _norm(self, name, m, x, real, axis, params, n):
-        vec = _vector(x, axis)
-        if vec is None:
-            return self._unknown(n, real, f"{type(m).__name__} over mixed channels")
-        for p in params:
-            if getattr(m, p, None) is not None:
-                self._param(name, p, 0, vec, "out")
-        return self._emit(n, real, vec, axis)
+    def produces(self, module: str, ids: np.ndarray) -> None:
+        """``module`` creates the channels ``ids``: they form its group when pruning."""
+        self.g.producers[module] = np.asarray(ids, dtype=np.int64)
 
-    def _rnn(self, name, m, n, real):
-        x = self._arg_ids(n.args[0])
-        fin = _vector(x, -1)
-        if fin is None or getattr(m, "proj_size", 0):
-            return self._unknown(n, real, "RNN with projections" if fin is not None else "RNN over mixed channels")
-        gates = {nn.GRU: 3, nn.LSTM: 4}.get(type(m), 1)
-        dirs = 2 if m.bidirectional else 1
-        hidden = [[self.uf.new(m.hidden_size) for _ in range(dirs)] for _ in range(m.num_layers)]
-        # nn.GRU/LSTM hold one hidden size for every layer and direction: unit j goes in all of them.
-        for layer in hidden:
-            for h in layer:
-                self.uf.union_arrays(hidden[0][0], h)
-        for layer in range(m.num_layers):
-            layer_in = fin if layer == 0 else np.concatenate(hidden[layer - 1])
-            for d in range(dirs):
-                sfx = f"_l{layer}" + ("_reverse" if d else "")
-                h = hidden[layer][d]
-                gate_rows = np.tile(h, gates)  # all gates of a unit go together
-                self._param(name, f"weight_ih{sfx}", 0, gate_rows, "out")
-                self._param(name, f"weight_ih{sfx}", 1, layer_in, "in")
-                self._param(name, f"weight_hh{sfx}", 0, gate_rows, "out")
-                self._param(name, f"weight_hh{sfx}", 1, h, "in")
-                if m.bias:
-                    self._param(name, f"bias_ih{sfx}", 0, gate_rows, "out")
-                    self._param(name, f"bias_hh{sfx}", 0, gate_rows, "out")
-        self.g.producers[name] = np.concatenate([np.concatenate(hs) for hs in hidden])
-        out_real, state_real = real
-        last = np.concatenate(hidden[-1])
-        out_ids = _broadcast(last, out_real.shape, -1)
-        self.g.tensors.append(ChannelTensor(n.name, -1, last, False))
-        # h_n / c_n: [layers * dirs, (batch,) hidden], row k = layer k // dirs, direction k % dirs.
-        stack = np.stack([hidden[k // dirs][k % dirs] for k in range(m.num_layers * dirs)])
-        if len(n.args) > 1 and n.args[1] is not None:  # a given initial state is read by the hidden units
-            for t in _leaves(self._arg_ids(n.args[1])):
-                self.uf.union_arrays(t.numpy(), _state_ids(stack, t.shape).numpy())
-        if isinstance(state_real, tuple):
-            state_ids = tuple(_state_ids(stack, s.shape) for s in state_real)
-        else:
-            state_ids = _state_ids(stack, state_real.shape)
-        return (out_ids, state_ids)
+    def record(self, call: Call, axis: int, vec: np.ndarray, post_activation: bool = False) -> None:
+        """The output of ``call`` carries channels ``vec`` along ``axis`` (activation-based importance)."""
+        self.g.tensors.append(ChannelTensor(call.node.name, axis, vec, post_activation))
 
+    def emit(self, call: Call, vec: np.ndarray, axis: int) -> torch.Tensor:
+        """The id tensor of the call's output: channel ``vec[i]`` at index ``i`` along ``axis``."""
+        return self._emit(call.node, call.out, vec, axis)
+
+    def passthrough(self, call: Call, post_activation: bool = False) -> torch.Tensor:
+        """Channels go through unchanged (activations, dropout, pooling over time)."""
+        return self._pass(call.node, call.x, call.out, post_activation)
+
+    def run_on_ids(self, call: Call, pad: bool = False) -> torch.Tensor:
+        """Run the module itself on the id tensor (shape layers); ``pad``: padding positions get no id."""
+        return self._run_on_ids(call.node, call.out, pad_value=NO_ID if pad else None)
+
+    def softmax(self, call: Call, dim: int | None) -> torch.Tensor:
+        """A softmax over ``dim``: fine along time, unknown across channels."""
+        return self._softmax(call.node, call.x, call.out, dim)
+
+    def unknown(self, call: Call, what: str):
+        """An op the graph cannot follow: its channels are frozen (or, strict, an error names it)."""
+        return self._unknown(call.node, call.out, what)
+
+    def union(self, a: np.ndarray, b: np.ndarray) -> None:
+        """Channels ``a[i]`` and ``b[i]`` must be pruned together."""
+        self.uf.union_arrays(a, b)
+
+    def freeze(self, ids: np.ndarray, why: str | None = None) -> None:
+        """Never prune ``ids``; ``why`` goes into the summary's notes."""
+        self.uf.freeze(ids)
+        if why:
+            self.g.frozen_by.append(why)
+
+    def note(self, why: str) -> None:
+        """A line for the summary's notes (why some channels are tied or kept)."""
+        self.g.frozen_by.append(why)
+
+    def arg_ids(self, a):
+        """The id tensor(s) of an fx argument (None for constants)."""
+        if isinstance(a, fx.Node):
+            return self.ids.get(a)
+        if isinstance(a, (tuple, list)):
+            return type(a)(self.arg_ids(x) for x in a)
+        return None
+
+    @staticmethod
+    def vector(x, axis: int) -> np.ndarray | None:
+        """The channel id at each index along ``axis`` if ids vary along that axis only, else None."""
+        return _vector(x, axis)
+
+    @staticmethod
+    def constant_along(x, axis: int) -> bool:
+        """True when the ids do not change along ``axis`` (it is not a channel axis)."""
+        return _constant_along(x, axis)
+
+    @staticmethod
+    def broadcast(vec: np.ndarray, shape, axis: int) -> torch.Tensor:
+        """An id tensor of ``shape`` holding ``vec`` along ``axis``."""
+        return _broadcast(vec, shape, axis)
+
+    @staticmethod
+    def leaves(ids) -> list[torch.Tensor]:
+        """The id tensors inside a (nested) tuple of them."""
+        return list(_leaves(ids))
+
+    # -- generic rules ---------------------------------------------------------------------------
     def _pass(self, n, x, real, post_activation=False):
         if not isinstance(x, torch.Tensor) or not isinstance(real, torch.Tensor):
             return self._unknown(n, real, "non-tensor input")
@@ -344,7 +315,7 @@ class _Tracer(fx.Interpreter):
     def _binary(self, n, real):
         if not isinstance(real, torch.Tensor):
             return None
-        parts = [self._arg_ids(a) for a in list(n.args[:2]) + list(n.kwargs.values())]
+        parts = [self.arg_ids(a) for a in list(n.args[:2]) + list(n.kwargs.values())]
         tensors = [p.expand(real.shape) for p in parts if isinstance(p, torch.Tensor)]
         if not tensors:
             return None
@@ -376,7 +347,7 @@ class _Tracer(fx.Interpreter):
                 return
 
     def _reduce(self, n, real):
-        x = self._arg_ids(n.args[0])
+        x = self.arg_ids(n.args[0])
         dims = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else None)
         keep = n.kwargs.get("keepdim", n.args[2] if len(n.args) > 2 else False)
         if not isinstance(x, torch.Tensor) or dims is None:
@@ -422,17 +393,6 @@ class _Tracer(fx.Interpreter):
         self.g.frozen_by.append(f"{n.name}: {what}")
         return _full_like(real, FROZEN)
 
-    # -- helpers ---------------------------------------------------------------------------------
-    def _param(self, module, param, dim, ids, role):
-        self.g.param_dims.append(ParamDim(module, param, dim, np.asarray(ids, dtype=np.int64), role))
-
-    def _arg_ids(self, a):
-        if isinstance(a, fx.Node):
-            return self.ids.get(a)
-        if isinstance(a, (tuple, list)):
-            return type(a)(self._arg_ids(x) for x in a)
-        return None
-
     def _emit(self, n, real, vec, axis):
         self.g.tensors.append(ChannelTensor(n.name, axis % real.dim(), vec, False))
         return _broadcast(vec, real.shape, axis)
@@ -466,13 +426,6 @@ def _broadcast(vec: np.ndarray, shape, axis: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(vec)).view(view).expand(tuple(shape)).clone()
 
 
-def _state_ids(stack: np.ndarray, shape) -> torch.Tensor:
-    t = torch.from_numpy(stack)  # [layers * dirs, hidden]
-    if len(shape) == 3:  # batched: [layers * dirs, batch, hidden]
-        t = t[:, None, :]
-    return t.expand(tuple(shape)).clone()
-
-
 def _vector(x, axis: int) -> np.ndarray | None:
     """The channel id at each index along ``axis`` if ids vary along that axis only (padding ignored)."""
     if not isinstance(x, torch.Tensor) or x.dim() == 0:
@@ -498,7 +451,3 @@ def _channel_axis(x) -> int | None:
         return None
     varying = [a for a in range(x.dim()) if not _constant_along(x, a)]
     return varying[0] if len(varying) == 1 else None
-
-
-def _expand_last(x, real):
-    return x[..., :1].expand(real.shape).clone()

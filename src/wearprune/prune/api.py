@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..layers import as_inputs
 from ..profile import count_macs, count_params
 from .structured import prune_structured
 from .weight import prune_weights
@@ -15,7 +16,7 @@ METHODS = ("channel", "neuron", "weight", "layer")
 
 def prune(
     model: nn.Module,
-    example_inputs: torch.Tensor,
+    example_inputs: torch.Tensor | tuple[torch.Tensor, ...],
     method: str = "channel",
     ratio: float = 0.5,
     importance: str = "l2",
@@ -32,8 +33,10 @@ def prune(
     - ``layer``: whole blocks replaced by an identity or their shortcut, ranked by ``importance``
       loss (default) or similarity on ``calib=(X, y)``; ``ratio`` of the candidate blocks removed.
 
-    ``ratio`` is the fraction of the prunable units (or weights) removed.
+    ``ratio`` is the fraction of the prunable units (or weights) removed. ``example_inputs`` is a
+    tensor, or a tuple/list with one tensor per model input.
     """
+    example_inputs = as_inputs(example_inputs)
     if method in ("channel", "neuron"):
         pruned, summary = prune_structured(model, example_inputs, method=method, ratio=ratio,
                                            importance=importance, **options)

@@ -18,17 +18,15 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..graph.dependency import DependencyGraph
+from ..layers import as_inputs, rule_for
 from .groups import Group, Slice
-
-_WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear, nn.GRU, nn.LSTM, nn.RNN)
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
 
 
 @dataclass
 class ImportanceContext:
     model: nn.Module
     graph: DependencyGraph
-    calib: tuple[torch.Tensor, torch.Tensor] | None = None  # inputs, targets (class ids or floats)
+    calib: tuple[torch.Tensor, torch.Tensor] | None = None  # inputs (a tuple for several), targets
     task: str = "classification"
     seed: int = 0
     _grads: dict[str, torch.Tensor] | None = field(default=None, repr=False)
@@ -51,9 +49,9 @@ class ImportanceContext:
         return self._acts[kind]
 
     def _need_calib(self, what: str) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.calib is None or len(self.calib[0]) == 0:
+        if self.calib is None or len(as_inputs(self.calib[0])[0]) == 0:
             raise ConfigError(f"{what}-based importance needs calibration windows; pass calib=(X, y)")
-        return self.calib
+        return as_inputs(self.calib[0]), self.calib[1]
 
 
 Criterion = Callable[[Group, ImportanceContext], np.ndarray]
@@ -72,8 +70,8 @@ def _producer_slices(group: Group, ctx: ImportanceContext) -> list[Slice]:
     """The weights that create the group's channels (conv filters, linear rows, RNN gate rows)."""
     out = []
     for s in group.slices:
-        m = ctx.model.get_submodule(s.pdim.module)
-        if s.pdim.role == "out" and isinstance(m, _WEIGHTED) and s.pdim.param.startswith("weight"):
+        rule = rule_for(ctx.model.get_submodule(s.pdim.module))
+        if s.pdim.role == "out" and rule is not None and rule.weighted and s.pdim.param.startswith("weight"):
             out.append(s)
     return out
 
@@ -90,11 +88,11 @@ def magnitude(p: int) -> Criterion:
 
 
 def bn_scale(group: Group, ctx: ImportanceContext) -> np.ndarray:
-    """Network Slimming: |gamma| of the normalisation layers on the group's channels."""
+    """Network Slimming: |gamma| of the normalisation layers (their rule's ``scale``) on the group's channels."""
     total, found = np.zeros(group.size), False
     for s in group.slices:
-        m = ctx.model.get_submodule(s.pdim.module)
-        if isinstance(m, _NORMS) and s.pdim.param == "weight":
+        rule = rule_for(ctx.model.get_submodule(s.pdim.module))
+        if rule is not None and rule.scale is not None and s.pdim.param == rule.scale:
             total += _unit_reduce(s, ctx.tensor(s), lambda w: w.abs().sum())
             found = True
     if not found:
@@ -177,14 +175,15 @@ def get_criterion(name: str) -> Criterion:
 
 # -- calibration statistics ---------------------------------------------------------------------
 def _gradients(model: nn.Module, calib, task: str) -> dict[str, torch.Tensor]:
-    x, y = calib
+    xs, y = calib  # xs: one tensor per model input
+    n = len(xs[0])
     was_training = model.training
     model.eval()  # BatchNorm statistics stay as trained; gradients flow the same way
     params = dict(model.named_parameters())
     grads = {k: torch.zeros_like(p) for k, p in params.items()}
-    for i in range(0, len(x), 256):
+    for i in range(0, n, 256):
         model.zero_grad(set_to_none=True)
-        out = model(x[i:i + 256])
+        out = model(*(x[i:i + 256] for x in xs))
         yb = y[i:i + 256]
         loss = F.cross_entropy(out, yb.long(), reduction="sum") if task == "classification" else \
             F.mse_loss(out[:, 0], yb.float(), reduction="sum")
@@ -194,13 +193,13 @@ def _gradients(model: nn.Module, calib, task: str) -> dict[str, torch.Tensor]:
                 grads[k] += p.grad.detach()
     model.zero_grad(set_to_none=True)
     model.train(was_training)
-    return {k: g / len(x) for k, g in grads.items()}
+    return {k: g / n for k, g in grads.items()}
 
 
 def _activation_stats(graph: DependencyGraph, calib) -> dict[str, dict[int, float]]:
     """Run the traced graph on calibration windows and average, per unit, |x| and the non-zero rate
     of the tensors that carry it (post-activation tensors when a unit has any)."""
-    x, _ = calib
+    xs, _ = calib
     wanted = {t.node: t for t in graph.tensors}
     sums: dict[str, np.ndarray] = {}
     nonzero: dict[str, np.ndarray] = {}
@@ -218,8 +217,8 @@ def _activation_stats(graph: DependencyGraph, calib) -> dict[str, dict[int, floa
 
     graph.model.eval()
     with torch.no_grad():
-        for i in range(0, len(x), 256):
-            Recorder(graph.gm).run(x[i:i + 256])
+        for i in range(0, len(xs[0]), 256):
+            Recorder(graph.gm).run(*(x[i:i + 256] for x in xs))
             count += 1
     roots = {t.node: graph.uf.roots(t.ids) for t in graph.tensors}
     result = {}

@@ -17,10 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..layers import as_inputs, first_window, rule_for
 from ..profile import count_macs, count_params
-from .shapes import _replace
+from .shapes import replace_module
 
-_WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear, nn.GRU, nn.LSTM, nn.RNN)
 _SHORTCUT_NAMES = ("shortcut", "downsample", "skip", "proj")
 
 
@@ -30,13 +30,15 @@ class BlockCandidate:
     replacement: str  # "identity" or the name of the shortcut child
 
 
-def block_candidates(model: nn.Module, example: torch.Tensor, protected: tuple[str, ...] = ()) -> list[BlockCandidate]:
+def block_candidates(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...],
+                     protected: tuple[str, ...] = ()) -> list[BlockCandidate]:
+    """Blocks that can be replaced by an identity or their shortcut (``example``: a tensor or a tuple of them)."""
     shapes = _io_shapes(model, example)
     found = []
     for name, m in model.named_modules():
         if not name or name not in shapes or not list(m.children()) or _covers(name, protected):
             continue
-        if not any(isinstance(c, _WEIGHTED) for c in m.modules()):
+        if not any(getattr(rule_for(c), "weighted", False) for c in m.modules()):
             continue
         shape_in, shape_out = shapes[name]
         if shape_in == shape_out:
@@ -59,14 +61,18 @@ def remove_blocks(model: nn.Module, removals: dict[str, str]) -> nn.Module:
         except AttributeError:
             continue  # inside a block removed already
         how = removals[name]
-        _replace(model, name, nn.Identity() if how == "identity" else block.get_submodule(how))
+        replace_module(model, name, nn.Identity() if how == "identity" else block.get_submodule(how))
     return model
 
 
-def prune_layers(model: nn.Module, example: torch.Tensor, *, ratio: float = 0.25, importance: str = "loss",
-                 calib: tuple[torch.Tensor, torch.Tensor] | None = None, task: str = "classification",
-                 protected: tuple[str, ...] = ()) -> tuple[nn.Module, dict]:
-    """Remove ``ratio`` of the candidate blocks, least harmful first; returns (new model, summary)."""
+def prune_layers(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], *, ratio: float = 0.25,
+                 importance: str = "loss", calib: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 task: str = "classification", protected: tuple[str, ...] = ()) -> tuple[nn.Module, dict]:
+    """Remove ``ratio`` of the candidate blocks, least harmful first; returns (new model, summary).
+
+    A model without any candidate block is a ConfigError: "removing" nothing would report a model
+    1.00x smaller as if it had worked."""
+    example = as_inputs(example)
     if not 0 <= ratio < 1:
         raise ConfigError(f"ratio must be in [0, 1) (the fraction of blocks removed), got {ratio}")
     if importance not in ("loss", "similarity"):
@@ -75,6 +81,10 @@ def prune_layers(model: nn.Module, example: torch.Tensor, *, ratio: float = 0.25
         raise ConfigError("layer pruning measures each block on calibration windows; pass calib=(X, y)")
     work = copy.deepcopy(model).eval()
     candidates = block_candidates(work, example, protected)
+    if not candidates:
+        where = " outside the protected modules" if protected else ""
+        raise ConfigError(f"this model has no removable block{where} (residual/TCN/separable); use method channel "
+                          "or weight")
     scores = _loss_increase(work, candidates, calib, task) if importance == "loss" else \
         _similarity_cost(work, candidates, calib[0])
     order = sorted(range(len(candidates)), key=lambda i: scores[i])
@@ -98,7 +108,7 @@ def prune_layers(model: nn.Module, example: torch.Tensor, *, ratio: float = 0.25
     return work, summary
 
 
-def _io_shapes(model: nn.Module, example: torch.Tensor) -> dict[str, tuple]:
+def _io_shapes(model: nn.Module, example) -> dict[str, tuple]:
     shapes, handles = {}, []
     for name, m in model.named_modules():
         def hook(mod, args, out, name=name):
@@ -107,7 +117,7 @@ def _io_shapes(model: nn.Module, example: torch.Tensor) -> dict[str, tuple]:
         handles.append(m.register_forward_hook(hook))
     try:
         with torch.no_grad():
-            model.eval()(example[:1])
+            model.eval()(*first_window(example))
     finally:
         for h in handles:
             h.remove()
@@ -117,7 +127,7 @@ def _io_shapes(model: nn.Module, example: torch.Tensor) -> dict[str, tuple]:
 def _loss(model, calib, task) -> float:
     x, y = calib
     with torch.no_grad():
-        out = model(x)
+        out = model(*as_inputs(x))
         if task == "classification":
             return float(F.cross_entropy(out, y.long()))
         return float(F.mse_loss(out[:, 0], y.float()))
@@ -142,7 +152,7 @@ def _similarity_cost(model, candidates, x) -> list[float]:
         handles.append(model.get_submodule(c.name).register_forward_hook(hook))
     try:
         with torch.no_grad():
-            model(x)
+            model(*as_inputs(x))
     finally:
         for h in handles:
             h.remove()

@@ -12,13 +12,12 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..graph.dependency import build_graph
+from ..layers import as_inputs, rule_for
 from ..profile import count_macs, count_params
 from .channel import remove_units
 from .groups import Group, build_groups
 from .importance import NEEDS_CALIB, ImportanceContext, get_criterion
 from .weight import default_protected
-
-_NEURON_LAYERS = (nn.Linear, nn.GRU, nn.LSTM, nn.RNN)
 
 
 @dataclass
@@ -51,7 +50,7 @@ class PruneSummary:
 
 def prune_structured(
     model: nn.Module,
-    example_inputs: torch.Tensor,
+    example_inputs: torch.Tensor | tuple[torch.Tensor, ...],
     *,
     method: str = "channel",
     ratio: float = 0.5,
@@ -69,8 +68,10 @@ def prune_structured(
     """Remove ``ratio`` of the prunable units (channels, neurons, RNN hidden units) physically.
 
     ``ratios`` ({group name: ratio}, local scope) overrides ``ratio`` per group: what a search over
-    per-layer amounts proposes. Returns a new model; ``model`` is left untouched.
+    per-layer amounts proposes. ``example_inputs``: a tensor, or a tuple with one tensor per model
+    input. Returns a new model; ``model`` is left untouched.
     """
+    example_inputs = as_inputs(example_inputs)
     _check(method, ratio, scope, min_channels, round_to)
     for name, r in (ratios or {}).items():
         if not 0 <= r < 1:
@@ -83,7 +84,8 @@ def prune_structured(
     graph = build_graph(work, example_inputs, strict=strict)
     groups = build_groups(graph, protected)
     if method == "neuron":
-        groups = [g for g in groups if all(isinstance(work.get_submodule(p), _NEURON_LAYERS) for p in g.producers)]
+        groups = [g for g in groups if all(getattr(rule_for(work.get_submodule(p)), "neurons", False)
+                                           for p in g.producers)]
     ctx = ImportanceContext(work, graph, calib, task, seed)
     unknown = set(ratios or {}) - {g.name for g in groups}
     if unknown:
@@ -158,8 +160,9 @@ def _check(method, ratio, scope, min_channels, round_to) -> None:
         raise ConfigError("min_channels and round_to must be at least 1")
 
 
-def ratio_for_macs(model: nn.Module, example_inputs: torch.Tensor, target_macs: int, *, tolerance: float = 0.01,
-                   max_ratio: float = 0.98, **options) -> tuple[float, nn.Module, PruneSummary]:
+def ratio_for_macs(model: nn.Module, example_inputs: torch.Tensor | tuple[torch.Tensor, ...], target_macs: int, *,
+                   tolerance: float = 0.01, max_ratio: float = 0.98,
+                   **options) -> tuple[float, nn.Module, PruneSummary]:
     """The smallest channel ratio whose pruned model has at most ``target_macs`` (bisection).
 
     Returns (ratio, pruned model, summary); ConfigError when even ``max_ratio`` cannot reach it

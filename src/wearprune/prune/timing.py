@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..layers import rule_for
 from .schedule import CubicSchedule
 from .weight import apply_masks, weight_masks
 
@@ -36,7 +37,12 @@ class GradualWeightPruning:
 
 
 def bn_l1_penalty(model: nn.Module) -> torch.Tensor:
-    """Sum of |gamma| over BatchNorm layers: Network Slimming's sparsity push on channel scales."""
-    terms = [m.weight.abs().sum() for m in model.modules()
-             if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and m.weight is not None]
+    """Sum of |gamma| over the normalisation layers (those whose rule names a ``scale``: BatchNorm,
+    LayerNorm, GroupNorm): Network Slimming's sparsity push on the channel scales ``bn_scale`` ranks."""
+    terms = []
+    for m in model.modules():
+        rule = rule_for(m)
+        scale = getattr(m, rule.scale, None) if rule is not None and rule.scale else None
+        if scale is not None:
+            terms.append(scale.abs().sum())
     return torch.stack(terms).sum() if terms else torch.zeros(())

@@ -6,8 +6,9 @@ so it saves to safetensors and loads into an unmodified class. ``MaskKeeper`` ke
 place while the model is fine-tuned (optimizers with momentum or weight decay would otherwise
 revive them).
 
-Which tensors: the weight matrices of the included layers — ``weight`` of Conv/Linear,
-``weight_*`` (``weight_ih_l*``, ``weight_hh_l*``) of GRU/LSTM — never biases or norm layers. Masks
+Which tensors: the weight matrices each layer's rule names (:mod:`wearprune.layers`) — ``weight``
+of Conv/Linear, ``weight_*`` (``weight_ih_l*``, ``weight_hh_l*``) of GRU/LSTM/RNN, and those of
+registered user layers — never biases or norm layers. Masks
 are keyed ``"module.param"`` (``"rnn.weight_hh_l1"``). The classifier (the model's last Linear) and
 any modules named in ``protected`` (with everything under them) stay dense.
 
@@ -25,9 +26,12 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..layers import rule_for, types_with
 from ..profile import count_params
 
-WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Linear, nn.GRU, nn.LSTM)
+# The built-in layer types with prunable weights; ``include=None`` (the default) also takes layers
+# registered later, by their rules.
+WEIGHT_LAYERS: tuple[type[nn.Module], ...] = types_with(lambda r: bool(r.weights))
 SCOPES = ("global", "layer")
 
 
@@ -49,6 +53,17 @@ def _is_weight(module: nn.Module, param_name: str) -> bool:
     return param_name == "weight"
 
 
+def _weight_names(module: nn.Module, include: tuple[type[nn.Module], ...] | None) -> tuple[str, ...]:
+    """The prunable weights of ``module``: its rule's, or (a type named in ``include`` without a rule) ``weight``."""
+    if include is not None and not isinstance(module, include):
+        return ()
+    rule = rule_for(module)
+    names = rule.weight_names(module) if rule is not None else ()
+    if names or include is None:
+        return names
+    return tuple(n for n, _ in module.named_parameters(recurse=False) if _is_weight(module, n))
+
+
 def _under(name: str, prefixes: Iterable[str]) -> bool:
     """``name`` is one of ``prefixes`` or inside one ("" is the whole model)."""
     return any(p == "" or name == p or name.startswith(p + ".") for p in prefixes)
@@ -67,19 +82,21 @@ def _check_protected(model: nn.Module, protected: Sequence[str]) -> list[str]:
 def weight_params(
     model: nn.Module,
     *,
-    include: Sequence[type[nn.Module]] = WEIGHT_LAYERS,
+    include: Sequence[type[nn.Module]] | None = None,
     protected: Sequence[str] = (),
 ) -> dict[str, nn.Parameter]:
-    """The weight matrices of the ``include`` layers outside ``protected`` modules, keyed ``"module.param"``."""
-    include = tuple(include)
+    """The weight matrices of the layers outside ``protected`` modules, keyed ``"module.param"``:
+    every layer whose rule names prunable weights, or only the ``include`` types."""
+    include = tuple(include) if include is not None else None
     protected = [protected] if isinstance(protected, str) else list(protected)
     weights: dict[str, nn.Parameter] = {}
     dense = {id(p) for name, m in model.named_modules() if _under(name, protected) for p in m.parameters()}
     for mod_name, module in model.named_modules():
-        if not isinstance(module, include) or _under(mod_name, protected):
+        names = _weight_names(module, include)
+        if not names or _under(mod_name, protected):
             continue
         for p_name, p in module.named_parameters(recurse=False):
-            if _is_weight(module, p_name) and id(p) not in dense:
+            if p_name in names and id(p) not in dense:
                 dense.add(id(p))  # a tied weight is ranked once, under its first name
                 weights[f"{mod_name}.{p_name}" if mod_name else p_name] = p
     return weights
@@ -91,11 +108,11 @@ def _shielded(model: nn.Module, protected: Sequence[str], protect_classifier: bo
 
 
 def _candidates(model: nn.Module, protected: Sequence[str], protect_classifier: bool,
-                include: Sequence[type[nn.Module]]) -> dict[str, nn.Parameter]:
+                include: Sequence[type[nn.Module]] | None) -> dict[str, nn.Parameter]:
     shielded = _shielded(model, protected, protect_classifier)
     weights = weight_params(model, include=include, protected=shielded)
     if not weights:
-        kinds = ", ".join(t.__name__ for t in include)
+        kinds = ", ".join(t.__name__ for t in (include if include is not None else WEIGHT_LAYERS))
         shown = [name or "<the model itself>" for name in shielded]
         raise ConfigError(f"nothing to prune: no {kinds} weights outside the protected modules {shown}; "
                           "pass protect_classifier=False to prune the last Linear too")
@@ -180,7 +197,7 @@ def weight_masks(
     n_m: tuple[int, int] | None = None,
     protected: Sequence[str] = (),
     protect_classifier: bool = True,
-    include: Sequence[type[nn.Module]] = WEIGHT_LAYERS,
+    include: Sequence[type[nn.Module]] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Boolean keep-masks (True = kept) removing the smallest-magnitude weights.
 
@@ -202,7 +219,7 @@ def weight_masks(
     return _layer_masks(weights, ratio) if scope == "layer" else _global_masks(weights, ratio)
 
 
-def zero_masks(model: nn.Module, include: Sequence[type[nn.Module]] = WEIGHT_LAYERS) -> dict[str, torch.Tensor]:
+def zero_masks(model: nn.Module, include: Sequence[type[nn.Module]] | None = None) -> dict[str, torch.Tensor]:
     """Masks read back from a pruned model's zeros (e.g. after loading it) to fine-tune with ``MaskKeeper``."""
     return {key: p.detach() != 0 for key, p in weight_params(model, include=include).items()}
 
@@ -266,7 +283,7 @@ class MaskKeeper:
 # ---------------------------------------------------------------- measuring and the one-call API
 
 
-def sparsity(model: nn.Module, include: Sequence[type[nn.Module]] = WEIGHT_LAYERS) -> dict:
+def sparsity(model: nn.Module, include: Sequence[type[nn.Module]] | None = None) -> dict:
     """Zero fractions of every included weight tensor (protected ones too) and over all of them."""
     per_tensor, zeros, total = {}, 0, 0
     for key, p in weight_params(model, include=include).items():
@@ -294,7 +311,7 @@ def prune_weights(
     n_m: tuple[int, int] | None = None,
     protected: Sequence[str] = (),
     protect_classifier: bool = True,
-    include: Sequence[type[nn.Module]] = WEIGHT_LAYERS,
+    include: Sequence[type[nn.Module]] | None = None,
 ) -> tuple[nn.Module, dict]:
     """A pruned copy of ``model`` (left untouched) and a JSON-safe summary; options as in ``weight_masks``.
 
