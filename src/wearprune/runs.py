@@ -36,15 +36,18 @@ class Run:
 
 
 def architecture_of(model_name: str, width: float, spec: dict, model: nn.Module | None = None,
-                    removed_blocks: dict[str, str] | None = None) -> dict:
-    """Zoo name, width and data spec; for a pruned model also removed blocks and every layer's size."""
+                    removed_blocks: dict[str, str] | None = None, options: dict | None = None) -> dict:
+    """Zoo name, width, block options and data spec; for a pruned model also removed blocks and every
+    layer's size."""
     arch = {"format": "zoo", "version": FORMAT_VERSION, "model": model_name, "width": width, "spec": spec}
+    if options:
+        arch["options"] = dict(options)
     if removed_blocks:
         arch["removed_blocks"] = dict(removed_blocks)
     if model is not None:
         from .prune.shapes import layer_shapes
 
-        base_model = build_model(model_name, spec, width)
+        base_model = build_model(model_name, spec, width, **(options or {}))
         if removed_blocks:
             from .prune.layer import remove_blocks
 
@@ -57,7 +60,7 @@ def architecture_of(model_name: str, width: float, spec: dict, model: nn.Module 
 def build_from_architecture(arch: dict) -> nn.Module:
     if arch.get("format") != "zoo":
         raise ConfigError(f"unknown architecture format {arch.get('format')!r} in architecture.json")
-    model = build_model(arch["model"], arch["spec"], arch["width"])
+    model = build_model(arch["model"], arch["spec"], arch["width"], **arch.get("options", {}))
     if arch.get("removed_blocks"):
         from .prune.layer import remove_blocks
 

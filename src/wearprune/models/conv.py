@@ -9,14 +9,16 @@ from .layers import conv_bn_relu, scaled
 
 
 class CNN1D(nn.Module):
-    def __init__(self, input_shape: tuple[int, ...], n_outputs: int, width: float = 1.0):
+    def __init__(self, input_shape: tuple[int, ...], n_outputs: int, width: float = 1.0, norm: str = "batch",
+                 act: str = "relu"):
         super().__init__()
         c, _ = input_shape
         c1, c2, c3 = scaled(16, width), scaled(32, width), scaled(64, width)
+        block = {"norm": norm, "act": act}
         self.features = nn.Sequential(
-            conv_bn_relu(c, c1, 5), nn.MaxPool1d(2),
-            conv_bn_relu(c1, c2, 5), nn.MaxPool1d(2),
-            conv_bn_relu(c2, c3, 3),
+            conv_bn_relu(c, c1, 5, **block), nn.MaxPool1d(2),
+            conv_bn_relu(c1, c2, 5, **block), nn.MaxPool1d(2),
+            conv_bn_relu(c2, c3, 3, **block),
         )
         self.pool = nn.AdaptiveAvgPool1d(1)
         self.dropout = nn.Dropout(0.2)
@@ -111,13 +113,15 @@ class TCN(nn.Module):
 class DSCNN(nn.Module):
     """Depthwise-separable CNN (as in keyword spotting on microcontrollers)."""
 
-    def __init__(self, input_shape: tuple[int, ...], n_outputs: int, width: float = 1.0):
+    def __init__(self, input_shape: tuple[int, ...], n_outputs: int, width: float = 1.0, norm: str = "batch",
+                 act: str = "relu"):
         super().__init__()
         c, _ = input_shape
         ch = scaled(32, width)
-        layers = [conv_bn_relu(c, ch, 5, stride=2)]
+        block = {"norm": norm, "act": act}
+        layers = [conv_bn_relu(c, ch, 5, stride=2, **block)]
         for _ in range(3):
-            layers += [conv_bn_relu(ch, ch, 5, groups=ch), conv_bn_relu(ch, ch, 1)]
+            layers += [conv_bn_relu(ch, ch, 5, groups=ch, **block), conv_bn_relu(ch, ch, 1, **block)]
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool1d(1)
         self.classifier = nn.Linear(ch, n_outputs)

@@ -11,11 +11,14 @@ from .layers import conv_bn_relu, scaled
 class _ConvRNN(nn.Module):
     rnn_type: type[nn.Module] = nn.GRU
 
-    def __init__(self, input_shape: tuple[int, ...], n_outputs: int, width: float = 1.0):
+    def __init__(self, input_shape: tuple[int, ...], n_outputs: int, width: float = 1.0, norm: str = "batch",
+                 act: str = "relu"):
         super().__init__()
         c, _ = input_shape
         ch, hidden = scaled(32, width), scaled(32, width)
-        self.features = nn.Sequential(conv_bn_relu(c, ch, 5), conv_bn_relu(ch, ch, 5), nn.MaxPool1d(2))
+        block = {"norm": norm, "act": act}
+        self.features = nn.Sequential(conv_bn_relu(c, ch, 5, **block), conv_bn_relu(ch, ch, 5, **block),
+                                      nn.MaxPool1d(2))
         self.rnn = self.rnn_type(ch, hidden, num_layers=2, batch_first=True)
         self.dropout = nn.Dropout(0.2)
         self.classifier = nn.Linear(hidden, n_outputs)

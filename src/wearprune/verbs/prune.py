@@ -74,7 +74,7 @@ def prune_run(run: str | Path | Run, out: str | Path | None = None, spec: PruneS
     for summary in summaries:
         removed_blocks.update(summary.get("removed", {}))
     arch = architecture_of(dense.architecture["model"], dense.architecture["width"], dense.architecture["spec"],
-                           model, removed_blocks)
+                           model, removed_blocks, dense.architecture.get("options"))
     if out is None:
         return Run(path=Path(), config=config, architecture=arch, model=model, metrics=metrics)
     path = save_run(out, model=model, config=config, architecture=arch, metrics=metrics, extra=extra,

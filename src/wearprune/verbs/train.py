@@ -29,6 +29,7 @@ def train(
     data_options: dict | None = None,
     test_subjects: list[str] | None = None,
     split: str = "subject",
+    model_options: dict | None = None,
     teacher: str | Path | None = None,
     prune_at_init: dict | None = None,
     gradual: dict | None = None,
@@ -37,6 +38,7 @@ def train(
 ) -> Run:
     """Train zoo ``model`` on ``data``; write a run directory to ``out``.
 
+    ``model_options``: the zoo model's block options, e.g. ``{"norm": "group", "act": "hardswish"}``.
     ``split``: "subject" (default: no subject on two sides), "predefined" (the data's own
     ``split`` column/array of train/val/test) or "random" (stratified windows, for data without
     subject ids; its test score is optimistic and the run's split record says so).
@@ -56,7 +58,7 @@ def train(
     prepared = prepare_data(data, data_root=data_root, data_options=data_options,
                             test_subjects=test_subjects, seed=config.seed, split=split)
     torch.manual_seed(config.seed)
-    net = build_model(model, prepared.dataset.spec(), width)
+    net = build_model(model, prepared.dataset.spec(), width, **(model_options or {}))
     init_summary = None
     if prune_at_init:
         opts = dict(prune_at_init)
@@ -83,13 +85,14 @@ def train(
         "split": prepared.split.to_dict(),
         "normalizer": prepared.normalizer.to_dict(),
         "target_scale": prepared.target_scale,
-        "model": {"name": model, "width": width},
+        "model": {"name": model, "width": width, **({"options": dict(model_options)} if model_options else {})},
         "train": config.to_dict(),
         "teacher": str(teacher) if teacher else None,
         "prune_at_init": prune_at_init,
         "gradual": gradual,
     }
-    arch = architecture_of(model, width, prepared.dataset.spec(), net if prune_at_init else None)
+    arch = architecture_of(model, width, prepared.dataset.spec(), net if prune_at_init else None,
+                           options=model_options)
     metrics, extra = measure(net, prepared)
     metrics["history"] = history.to_dict()
     if init_summary is not None:
