@@ -9,6 +9,7 @@ Public API (everything else may change)::
     cost = wp.estimate_cost(model, x[:1], "nrf52840")  # flash, peak RAM, latency, energy, battery
     wp.write_report(wp.build_report(["runs/hmp", "runs/hmp-pruned"], "nrf52840"), "report/")
     result = wp.fit("runs/hmp", "nrf52840", "runs/hmp-fit", max_latency_ms=5)  # best model within the limits
+    cv = wp.crossval("hmp", "resnet1d", "cv/hmp", folds=4, seeds=3, prune="channel:0.5:taylor")  # paired CV
 """
 
 __version__ = "0.1.0"
@@ -27,10 +28,11 @@ from .specs import ExportSpec, FitSpec, PruneSpec  # noqa: E402
 from .train import TrainConfig  # noqa: E402
 from .verbs import evaluate_run as evaluate  # noqa: E402
 from .verbs import export_run, prune_run, train  # noqa: E402
+from .verbs.cv import crossval  # noqa: E402
 
 __all__ = [
     "DATASETS", "MODELS", "ConfigError", "DataError", "ExportSpec", "FitSpec", "PruneSpec", "Run", "TrainConfig",
-    "WearableDataset", "WearpruneError", "build_model", "build_report", "count_macs", "count_params", "estimate_cost",
-    "evaluate", "export_run", "fit", "list_devices", "load_dataset", "load_device", "load_run", "profile_model",
-    "prune", "prune_run", "subject_split", "train", "write_report",
+    "WearableDataset", "WearpruneError", "build_model", "build_report", "count_macs", "count_params", "crossval",
+    "estimate_cost", "evaluate", "export_run", "fit", "list_devices", "load_dataset", "load_device", "load_run",
+    "profile_model", "prune", "prune_run", "subject_split", "train", "write_report",
 ]

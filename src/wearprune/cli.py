@@ -59,10 +59,10 @@ def models():
     from .models import MODELS
 
     table = Table(title="model zoo")
-    for col in ("name", "data", "description"):
+    for col in ("name", "data", "options", "description"):
         table.add_column(col)
     for m in MODELS.values():
-        table.add_row(m.name, ", ".join(m.layouts), m.description)
+        table.add_row(m.name, ", ".join(m.layouts), " ".join(f"--{o}" for o in m.options) or "-", m.description)
     console.print(table)
 
 
@@ -72,6 +72,8 @@ def train(
     model: str = typer.Option("cnn1d", "--model", help="zoo model (see `wearprune models`)"),
     out: Path = typer.Option(..., "--out", help="run directory to write"),
     width: float = typer.Option(1.0, help="width multiplier for the model's channels"),
+    norm: str = typer.Option(None, help="conv blocks' normalisation: batch (default) or group (models that take it)"),
+    act: str = typer.Option(None, help="conv blocks' activation: relu (default), relu6, hardswish, silu, mish, elu"),
     epochs: int = typer.Option(30, help="maximum epochs (early stopping on validation subjects)"),
     batch_size: int = typer.Option(64),
     lr: float = typer.Option(3e-3, help="AdamW learning rate (cosine schedule)"),
@@ -105,6 +107,7 @@ def train(
     options = {k: v for k, v in given.items() if v is not None}
     run = train_run(data, model, out, width=width, config=cfg, data_root=data_root, data_options=options,
                     teacher=teacher, overwrite=overwrite, progress=True, split=split,
+                    model_options={k: v for k, v in (("norm", norm), ("act", act)) if v is not None},
                     prune_at_init={"ratio": prune_at_init} if prune_at_init else None,
                     gradual={"target": gradual_sparsity} if gradual_sparsity else None)
     _print_metrics(run.metrics, f"{model} on {run.metrics['dataset']} -> {out}")
@@ -231,6 +234,9 @@ def fit_cmd(
     workers: int = typer.Option(None, "--workers", help="parallel trial workers (default: up to 2 processes)"),
     storage: str = typer.Option(None, "--storage", help="Optuna storage URL (default: sqlite file in the run)"),
     ray: str = typer.Option(None, "--ray", help="run trials as Ray tasks: auto, local or a cluster ADDRESS"),
+    part: list[str] = typer.Option(None, "--part", help="search the importance criterion per part: "
+                                   "NAME=PATTERN[,PATTERN] (module-name globs, repeatable), or 'auto' (conv front "
+                                   "end / recurrent layers / dense head); see docs/parts.md"),
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists"),
 ):
@@ -238,11 +244,12 @@ def fit_cmd(
     check it in TensorFlow Lite Micro and write the before/after report. A killed search resumes."""
     from .autofit import fit
     from .report.render import table_rows
-    from .specs import FitSpec
+    from .specs import FitSpec, parse_parts
 
     spec = FitSpec(device=device, max_latency_ms=max_latency_ms, max_energy_uj=max_energy_uj, max_ram_kb=max_ram_kb,
                    max_flash_kb=max_flash_kb, max_drop=max_drop, int8=int8, trials=trials, trial_epochs=trial_epochs,
-                   final_epochs=final_epochs, select=select, workers=workers, storage=storage, ray=ray)
+                   final_epochs=final_epochs, select=select, workers=workers, storage=storage, ray=ray,
+                   parts=parse_parts(part))
     result = fit(run, spec, out, data_root=data_root, overwrite=overwrite, progress=True, log=_log)
     _print_fit(result, table_rows)
 
@@ -261,6 +268,9 @@ def _print_fit(result, table_rows) -> None:
         table.add_row(*row)
     console.print(table)
     w = result.winner
+    if w.get("criteria"):
+        console.print("criteria per part: " + ", ".join(f"{p}: {c}" for p, c in w["criteria"].items())
+                      + f" (other groups: {w['importance']})")
     console.print(f"winner: trial {w['number']} ({w['importance']}, chosen by {w['selected_by']}) of "
                   f"{len(result.candidates)} candidates "
                   f"({result.trial_seconds:.0f} s of trials; {result.search_seconds:.0f} s searching in this call); "
@@ -372,6 +382,120 @@ def demo(
     console.print(Text.assemble(("3/3 exported", "bold"), " .tflite (fp32, int8) and the C array; both run in "
                                 "TensorFlow Lite Micro on the whole test set"))
     _print_fit(result, table_rows)
+
+
+@app.command("cv")
+def cv_cmd(
+    data: str = typer.Option(..., "--data", help=DATA_HELP),
+    model: str = typer.Option("cnn1d", "--model", help="zoo model (see `wearprune models`)"),
+    out: Path = typer.Option(..., "--out", help="cross-validation folder (rerun the same command to resume)"),
+    folds: int = typer.Option(4, "--folds", help="subject folds (MIT-BIH: its DS1/DS2 protocol, 2 folds)"),
+    seeds: int = typer.Option(3, "--seeds", help="training seeds per fold (--seed, --seed + 1, ...)"),
+    seed: int = typer.Option(0, "--seed", help="first training seed"),
+    fold_seed: int = typer.Option(0, "--fold-seed", help="seed of the shuffle that deals subjects into folds"),
+    protocol: str = typer.Option("auto", "--protocol", help="auto (MIT-BIH: DS1->DS2 and DS2->DS1; no subject ids: "
+                                 "the predefined split), kfold or predefined"),
+    width: float = typer.Option(1.0, help="width multiplier for the model's channels"),
+    epochs: int = typer.Option(30, help="maximum epochs (early stopping on validation subjects of the fold)"),
+    batch_size: int = typer.Option(64),
+    lr: float = typer.Option(3e-3, help="AdamW learning rate (cosine schedule)"),
+    patience: int = typer.Option(8, help="epochs without validation improvement before stopping"),
+    augment: str = typer.Option("", help="comma list: jitter,scaling,rotation,time_warp"),
+    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda"),
+    prune: str = typer.Option(None, "--prune", help="variant in every fold: method[:ratio[:importance]], e.g. "
+                              "channel:0.5:taylor"),
+    finetune: int = typer.Option(10, "--finetune", help="fine-tuning epochs of the --prune variant"),
+    fit: str = typer.Option(None, "--fit", help="variant in every fold: fit to this device (see `wearprune devices`)"),
+    max_latency_ms: float = typer.Option(None, "--max-latency-ms", help="--fit: latency limit per inference"),
+    max_energy_uj: float = typer.Option(None, "--max-energy-uj", help="--fit: energy limit per inference (uJ)"),
+    max_ram_kb: float = typer.Option(None, "--max-ram-kb", help="--fit: tensor arena limit"),
+    max_flash_kb: float = typer.Option(None, "--max-flash-kb", help="--fit: flash limit"),
+    int8: bool = typer.Option(True, "--int8/--fp32", help="--fit: fit and export the full-integer int8 model"),
+    trials: int = typer.Option(24, "--trials", help="--fit: search trials per fold"),
+    trial_epochs: int = typer.Option(3, "--trial-epochs", help="--fit: fine-tuning epochs per candidate"),
+    final_epochs: int = typer.Option(10, "--final-epochs", help="--fit: fine-tuning epochs of the winner"),
+    data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
+    rate: float = typer.Option(None, help="sampling rate in Hz (user recordings)"),
+    window_s: float = typer.Option(None, help="window length in seconds (user recordings)"),
+    step_s: float = typer.Option(None, help="window step in seconds (user recordings; default half a window)"),
+    label_column: str = typer.Option(None, help="label column of a user recording (default: label)"),
+    subject_column: str = typer.Option(None, help="subject column of a user recording (default: subject)"),
+    task: str = typer.Option(None, help="classification or regression (user recordings; default: inferred)"),
+):
+    """Cross-validate by subject: folds x seeds, each an ordinary run in --out; with --prune or --fit, the
+    variant of every fold's own dense run and the paired difference with its 95 % interval (cv.json)."""
+    from .errors import ConfigError
+    from .specs import FitSpec
+    from .train import TrainConfig
+    from .verbs.cv import crossval, parse_prune
+
+    fit_given = {"max_latency_ms": max_latency_ms, "max_energy_uj": max_energy_uj, "max_ram_kb": max_ram_kb,
+                 "max_flash_kb": max_flash_kb}
+    if not fit and any(v is not None for v in fit_given.values()):
+        raise ConfigError("--max-latency-ms, --max-energy-uj, --max-ram-kb and --max-flash-kb are limits of --fit "
+                          "DEVICE; add --fit")
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed, device=device,
+                      augment=[a for a in augment.split(",") if a])
+    variant_prune = parse_prune(prune, finetune_epochs=finetune) if prune is not None else None
+    variant_fit = FitSpec(device=fit, int8=int8, trials=trials, trial_epochs=trial_epochs,
+                          final_epochs=final_epochs, **fit_given) if fit else None
+    given = {"rate_hz": rate, "window_s": window_s, "step_s": step_s, "label_column": label_column,
+             "subject_column": subject_column, "task": task}
+    options = {k: v for k, v in given.items() if v is not None}
+    doc = crossval(data, model, out, folds=folds, seeds=seeds, width=width, config=cfg, data_root=data_root,
+                   data_options=options, prune=variant_prune, fit=variant_fit, protocol=protocol,
+                   fold_seed=fold_seed, progress=True, log=_log)
+    _print_cv(doc, out)
+
+
+def _print_cv(doc: dict, out: Path) -> None:
+    metric, summary, runs = doc["metric"], doc["summary"], doc["runs"]
+    paired = "difference" in summary
+    label = "variant" if not paired else ("pruned" if doc["spec"]["variant"]["kind"] == "prune" else "fitted")
+    table = Table(title=f"cross-validation of {doc['spec']['model']} on {doc['spec']['data']['name']}: "
+                        f"{metric} on held-out subjects",
+                  caption=f"{doc['protocol']['name']}; seeds {', '.join(map(str, doc['protocol']['seeds']))}; "
+                          "mean +/- 95 % t-interval over folds x seeds (cv.json: also over fold means and a "
+                          "bootstrap over subjects)")
+    for col in ("fold", "seed", "test subjects"):
+        table.add_column(col, overflow="fold")
+    for col in (["dense", label, "difference"] if paired else ["dense"]):
+        table.add_column(col, justify="right")
+    for r in runs:
+        subjects = ", ".join(r["test_subjects"])
+        row = [str(r["fold"]), str(r["seed"]), subjects if len(subjects) <= 40 else subjects[:37] + "...",
+               f"{r['dense'][metric]:.4f}"]
+        if paired:
+            row += [f"{r['variant'][metric]:.4f}", f"{r['difference']:+.4f}"]
+        table.add_row(*row)
+    mean_row = ["mean", "", f"n = {summary['dense']['n']}", _mean_ci(summary["dense"])]
+    if paired:
+        mean_row += [_mean_ci(summary["variant"]), _mean_ci(summary["difference"], signed=True)]
+    table.add_section()
+    table.add_row(*mean_row)
+    if paired:
+        macs = summary["macs"]
+        table.add_row("MACs", "", "mean per inference", f"{macs['dense']:,.0f}", f"{macs['variant']:,.0f}",
+                      f"{macs['ratio']:.2f}x fewer")
+    console.print(table)
+    if doc["protocol"].get("note"):
+        console.print(f"note: {doc['protocol']['note']}")
+    if paired:
+        d = summary["difference"]
+        p = f", paired t-test p = {d['p_value']:.3g}" if d.get("p_value") is not None else ""
+        console.print(f"paired difference ({label} - dense): {_mean_ci(d, signed=True)}{p}")
+    seconds = doc["seconds"]
+    variants = f", variants {seconds['variant']:.0f} s" if paired else ""
+    console.print(f"wrote {out / 'cv.json'} ({doc['done']}/{doc['total']} fold runs; training "
+                  f"{seconds['training']:.0f} s{variants})")
+
+
+def _mean_ci(block: dict, signed: bool = False) -> str:
+    fmt = "+.4f" if signed else ".4f"
+    ci = block.get("ci95")
+    if ci is None:
+        return f"{block['mean']:{fmt}} (no CI: n = 1)"
+    return f"{block['mean']:{fmt}} [{ci[0]:{fmt}}, {ci[1]:{fmt}}]"
 
 
 def _print_metrics(metrics: dict, title: str, per_class: bool = False) -> None:

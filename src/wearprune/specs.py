@@ -7,6 +7,7 @@ keyword arguments); the run directory stores the spec that made it (``config.jso
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ConfigError
@@ -62,6 +63,48 @@ class _Spec:
         if unknown:
             raise ConfigError(f"unknown arguments {unknown}; a {cls.__name__} has {sorted(known)}")
         return cls(**{k: v for k, v in given.items() if v is not None or k not in _DEFAULTED})
+
+
+PART_NAME = re.compile(r"[A-Za-z0-9_-]+")  # it becomes an Optuna parameter name and a key in fit.json
+
+
+def _check_parts(parts) -> dict[str, list[str]] | str:
+    """``"auto"``, or {name: [patterns]} with every name a plain word and every pattern a non-empty string."""
+    if parts == "auto":
+        return parts
+    if not isinstance(parts, dict) or not parts:
+        raise ConfigError(f"parts must be 'auto' or a non-empty mapping of part name to module-name patterns "
+                          f"(e.g. {{'front': 'features.*', 'rnn': 'rnn'}}), got {parts!r}")
+    checked = {}
+    for name, patterns in parts.items():
+        if not isinstance(name, str) or not PART_NAME.fullmatch(name):
+            raise ConfigError(f"part name {name!r} must be letters, digits, '_' or '-'")
+        listed = [patterns] if isinstance(patterns, str) else patterns
+        if not isinstance(listed, (list, tuple)) or not listed or not all(
+                isinstance(p, str) and p.strip() for p in listed):
+            raise ConfigError(f"part {name!r} needs a module-name pattern or a non-empty list of them, got "
+                              f"{patterns!r}")
+        checked[name] = [p.strip() for p in listed]
+    return checked
+
+
+def parse_parts(values: list[str] | tuple[str, ...] | None) -> dict[str, list[str]] | str | None:
+    """Command-line ``--part`` values (``NAME=PATTERN[,PATTERN]``, repeatable; or ``auto`` alone) as
+    ``FitSpec.parts``."""
+    if not values:
+        return None
+    if list(values) == ["auto"]:
+        return "auto"
+    parts: dict[str, list[str]] = {}
+    for value in values:
+        name, sep, patterns = value.partition("=")
+        if not sep or not name.strip() or value == "auto":
+            raise ConfigError(f"--part {value!r}: expected NAME=PATTERN[,PATTERN] (e.g. front='features.*'), "
+                              "or --part auto alone")
+        if name.strip() in parts:
+            raise ConfigError(f"--part {name.strip()!r} is given twice")
+        parts[name.strip()] = [p for p in patterns.split(",") if p.strip()]
+    return _check_parts(parts)
 
 
 @dataclass(frozen=True)
@@ -130,7 +173,11 @@ class ExportSpec(_Spec):
 @dataclass(frozen=True)
 class FitSpec(_Spec):
     """Fit a trained run to a device: the limits (RAM and flash default to the chip's), the search
-    (trials, epochs, how the winner is picked) and where it runs (workers, storage, Ray)."""
+    (trials, epochs, how the winner is picked) and where it runs (workers, storage, Ray).
+
+    ``parts`` ({part name: module-name pattern or list of patterns}, or ``"auto"``: front end /
+    recurrent layers / head by layer kind) makes the search sample the importance criterion per part
+    (docs/parts.md); None searches one criterion for the whole model."""
 
     device: str
     max_latency_ms: float | None = None
@@ -147,10 +194,13 @@ class FitSpec(_Spec):
     storage: str | None = None
     ray: str | None = None
     seed: int = 0
+    parts: dict[str, str | list[str]] | str | None = None
 
     def __post_init__(self):
         if not isinstance(self.device, str) or not self.device:
             raise ConfigError("fit needs a device: a profile name (see `wearprune devices`) or a YAML file")
+        if self.parts is not None:
+            object.__setattr__(self, "parts", _check_parts(self.parts))
         for name in ("max_latency_ms", "max_energy_uj", "max_ram_kb", "max_flash_kb"):
             value = getattr(self, name)
             if value is not None:

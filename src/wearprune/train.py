@@ -6,7 +6,9 @@ from __future__ import annotations
 import copy
 import random
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -61,6 +63,8 @@ class History:
     score_name: str = ""
     seconds: float = 0.0
     stopped_early: bool = False
+    # How to get the same weights again: seeds, thread count, deterministic kernels (see reproducible())
+    reproducibility: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,6 +74,54 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+_NONDETERMINISTIC = "does not have a deterministic implementation"
+
+
+@contextmanager
+def reproducible(device: str, seed: int) -> Iterator[dict]:
+    """Seed every generator and ask torch for deterministic kernels while the block runs; yield the
+    record a run stores (seed, thread count, settings, and any op torch could not make deterministic).
+
+    Deterministic algorithms are switched on for CPU only: on CUDA they need CUBLAS_WORKSPACE_CONFIG
+    set before CUDA starts, so there cuDNN is pinned (no autotuning) and the record says the run may
+    still vary. The previous global settings are restored afterwards: other code is not affected.
+    """
+    set_seed(seed)
+    cpu = not str(device).startswith("cuda")
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    record = {"seed": seed, "torch_threads": torch.get_num_threads(), "device": str(device),
+              "torch": torch.__version__, "deterministic": cpu, "cudnn_deterministic": True,
+              "data_order": "torch.Generator seeded with the seed (batches and augmentation)",
+              "nondeterministic_ops": []}
+    if not cpu:
+        record["note"] = ("CUDA: deterministic algorithms not enforced (cuBLAS needs CUBLAS_WORKSPACE_CONFIG before "
+                          "start-up); reruns can differ slightly: compare seeds, not single runs")
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    if cpu:
+        # warn_only: an op without a deterministic kernel warns (recorded below) instead of failing the run
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield record
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2], before[3]
+        seen = set()
+        for w in caught:
+            text = str(w.message)
+            if _NONDETERMINISTIC in text:
+                op = text.split(_NONDETERMINISTIC)[0].strip()
+                if op not in record["nondeterministic_ops"]:
+                    record["nondeterministic_ops"].append(op)
+            elif (w.category, text) not in seen:  # other warnings go on to the caller, once each
+                seen.add((w.category, text))
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if record["nondeterministic_ops"]:
+            record["deterministic"] = False
 
 
 def check_device(name: str) -> None:
@@ -127,8 +179,14 @@ def fit(
     config = config or TrainConfig()
     config.validate()
     _check_classes(train)
-    set_seed(config.seed)
     device = resolve_device(config.device)
+    with reproducible(device, config.seed) as record:
+        history = _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_batch, after_step)
+    history.reproducibility = record
+    return history
+
+
+def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_batch, after_step) -> History:
     model.to(device)
     if teacher is not None:
         teacher.to(device).eval()

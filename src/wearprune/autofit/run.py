@@ -48,6 +48,7 @@ class FitResult:
     search_seconds: float  # wall time of this call's sensitivity pass and search (a resumed search: new trials only)
     trial_seconds: float  # the completed trials' own run time summed, across every session that ran them
     limits: dict
+    parts: dict | None = None  # the per-part search's parts: patterns, owned groups, notes (docs/parts.md)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "path": str(self.path)}
@@ -61,7 +62,10 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
     ``device`` is a :class:`~wearprune.specs.FitSpec`, or a device name / YAML path with the spec's
     other fields as keywords (``max_latency_ms``, ``max_energy_uj``, ``max_ram_kb``,
     ``max_flash_kb``, ``max_drop``, ``int8``, ``trials``, ``trial_epochs``, ``final_epochs``,
-    ``select``, ``workers``, ``storage``, ``ray``, ``seed``).
+    ``select``, ``workers``, ``storage``, ``ray``, ``seed``, ``parts``).
+
+    ``parts`` ({name: patterns} or "auto"): each trial samples the importance criterion per part as well
+    as the per-group ratios; the winner's ``criteria`` and ``recipe`` record what each part got.
 
     ``select``: which feasible candidate wins. "search": the best on validation; "uniform": the
     uniform cut (every group alike) scaled to the budget; "auto" (default): "uniform" when validation
@@ -98,6 +102,13 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
     # The smallest model the search can reach: if even it breaks a hardware limit, no search helps.
     smallest, _ = prune(dense_run.model, example, ratio=0.0,
                         ratios={g: MAX_RATIO for g in groups_of(dense_run.model, example)})
+    plan = None
+    if spec.parts is not None:  # a bad pattern or an empty part fails here, before any search
+        from wearprune.autofit.parts import plan_parts
+
+        plan = plan_parts(spec.parts, dense_run.model, example)
+        for note in plan.notes:
+            log(f"note: {note}")
     smallest_cost = estimate_cost(smallest, example, dev, int8=int8)
     smallest_excess = limits.excess(smallest_cost)
     if not limits.fits(smallest_cost):
@@ -126,8 +137,8 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
               limits=limits.to_dict(),
               int8=int8, storage=spec.storage or default_storage(Path(dense_run.path)),
               study=study_name(Path(dense_run.path), str(spec.device), limits.to_dict(), int8, spec.trial_epochs,
-                               seed),
-              trials=trials, trial_epochs=spec.trial_epochs, seed=seed)
+                               seed, plan.where if plan else None),
+              trials=trials, trial_epochs=spec.trial_epochs, seed=seed, parts=plan.where if plan else None)
     study = open_study(job)
     done = len(completed(study))
     if not study.get_trials(deepcopy=False):
@@ -136,7 +147,8 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
         uniform = _uniform_within(dense_run.model, example, dev, limits, int8)
         seeds = [{g: uniform for g in sens["groups"]}] + guided_ratios(sens)
         for importance, ratios in [("taylor", seeds[0])] + [("l2", r) for r in seeds]:
-            study.enqueue_trial({"importance": importance, **{f"ratio:{g}": r for g, r in ratios.items()}})
+            same = {f"importance:{p}": importance for p in plan.groups} if plan else {}  # seeds: one criterion
+            study.enqueue_trial({"importance": importance, **same, **{f"ratio:{g}": r for g, r in ratios.items()}})
     elif done:
         log(f"resuming the search in {shown(job.storage)}: {done} of {trials} trials already done")
     if done < trials:
@@ -160,7 +172,7 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
                           f"closest: {_summary(closest, key)} ({limits.describe(worst, closest['excess'])}); "
                           "relax it, or run more --trials")
     search = _Search(dense_run=dense_run, prepared=prepared, dense=dense, candidates=candidates, sens=sens, key=key,
-                     select=select, seconds=(search_seconds, trial_seconds))
+                     select=select, seconds=(search_seconds, trial_seconds), parts=plan.to_dict() if plan else None)
     return _finish(search, feasible, spec, limits, dev, out, data_root=data_root, overwrite=overwrite,
                    progress=progress, log=log)
 
@@ -180,6 +192,7 @@ class _Search:
     key: str  # the task metric: macro_f1 or mae
     select: str
     seconds: tuple[float, float]  # this call's search wall time, the completed trials' own time
+    parts: dict | None = None  # PartPlan.to_dict() of a per-part search
 
 
 def _finish(search: _Search, feasible, spec: FitSpec, limits: Budget, dev, out, *, data_root, overwrite, progress,
@@ -191,7 +204,8 @@ def _finish(search: _Search, feasible, spec: FitSpec, limits: Budget, dev, out, 
     from wearprune.export.c_array import ARENA_HEADROOM
     from wearprune.report import build_report, write_report
     from wearprune.runs import Run, save_run
-    from wearprune.verbs import export_run, prune_run
+    from wearprune.verbs.export import export_run
+    from wearprune.verbs.prune import prune_run
 
     dense_run, prepared, dense, candidates, key = (search.dense_run, search.prepared, search.dense,
                                                    search.candidates, search.key)
@@ -199,8 +213,9 @@ def _finish(search: _Search, feasible, spec: FitSpec, limits: Budget, dev, out, 
     rejected = []
     for winner in feasible[:TRY_FINALISTS]:
         log(f"fine-tuning the winner (trial {winner['number']}: {_summary(winner, key)}) for {final_epochs} epochs")
-        recipe = {"steps": [{"method": "channel", "ratio": 0.0, "importance": winner["importance"],
-                             "ratios": winner["ratios"]}]}
+        # a per-part candidate carries its recipe (one step per part); otherwise one step for the whole model
+        recipe = winner.get("recipe") or {"steps": [{"method": "channel", "ratio": 0.0,
+                                                     "importance": winner["importance"], "ratios": winner["ratios"]}]}
         final = prune_run(dense_run, None, recipe=recipe, finetune_epochs=final_epochs, prepared=prepared,
                           progress=progress)
         final_score = score(final.model, prepared.val, prepared.target_scale)
@@ -210,7 +225,8 @@ def _finish(search: _Search, feasible, spec: FitSpec, limits: Budget, dev, out, 
             log(f"  {rejected[-1]} after fine-tuning; trying the next candidate")
             continue
         final.config["fit"] = {"device": dev.name, "limits": limits.to_dict(), "trial": winner["number"],
-                               "int8": int8, "spec": spec.to_dict()}
+                               "int8": int8, "spec": spec.to_dict(),
+                               **({"criteria": winner["criteria"], "parts": search.parts} if search.parts else {})}
         try:
             with atomic_directory(out, overwrite=overwrite) as stage:
                 save_run(stage, model=final.model, config=final.config, architecture=final.architecture,
@@ -232,7 +248,7 @@ def _finish(search: _Search, feasible, spec: FitSpec, limits: Budget, dev, out, 
                 fit_record = FitResult(path=out, winner=winner, dense=dense, candidates=candidates, pareto=pareto,
                                        measured=result["checks"], search_seconds=search.seconds[0],
                                        trial_seconds=search.seconds[1],
-                                       limits=limits.to_dict())
+                                       limits=limits.to_dict(), parts=search.parts)
                 atomic_write_json(stage / "fit.json", {**fit_record.to_dict(), "sensitivity": search.sens,
                                                        "validation_subjects": list(prepared.split.val_subjects)})
                 staged = Run(path=stage, config=final.config, architecture=final.architecture, model=final.model,
@@ -283,5 +299,6 @@ class _Rejected(Exception):
 
 def _summary(c: dict, key: str) -> str:
     val = f"val MAE {-c['val_score']:.3f}" if key == "mae" else f"val macro-F1 {c['val_score']:.3f}"
-    return (f"{c['importance']}, {c['macs']:,} MACs, est. arena {c['est_arena_bytes'] / 1024:.1f} KB, "
+    crit = c["importance"] + "".join(f", {p}: {v}" for p, v in (c.get("criteria") or {}).items())
+    return (f"{crit}, {c['macs']:,} MACs, est. arena {c['est_arena_bytes'] / 1024:.1f} KB, "
             f"{c['est_latency_ms']:.2f} ms, {c['est_energy_uj']:.1f} uJ, {val}")

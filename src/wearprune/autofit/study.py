@@ -66,6 +66,7 @@ class Job:
     trial_epochs: int
     seed: int
     profile: DeviceProfile | None = None
+    parts: dict[str, list[str]] | None = None  # part name -> module-name patterns (resolved; docs/parts.md)
 
     def __post_init__(self):
         from wearprune.devices import load_device
@@ -78,11 +79,13 @@ class Job:
             object.__setattr__(self, "data_root", str(Path(self.data_root).expanduser().resolve()))
 
 
-def study_name(run: Path, device: str, limits: dict, int8: bool, trial_epochs: int, seed: int) -> str:
+def study_name(run: Path, device: str, limits: dict, int8: bool, trial_epochs: int, seed: int,
+               parts: dict | None = None) -> str:
     """Same run (path and weights), device, limits and trial settings → the same study, so re-running
-    the command resumes it; a retrained run starts a new one instead of reusing stale scores."""
+    the command resumes it; a retrained run starts a new one instead of reusing stale scores. Parts
+    change the search space, so they name another study (none: the name searches had before parts)."""
     weights = hashlib.sha1((run / "model.safetensors").read_bytes()).hexdigest()
-    key = [str(run.resolve()), weights, device, limits, int8, trial_epochs, seed]
+    key = [str(run.resolve()), weights, device, limits, int8, trial_epochs, seed] + ([parts] if parts else [])
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return f"fit-{Path(device).stem}-{digest[:10]}"
 
@@ -308,6 +311,7 @@ class _Context:
     """The run, its data and the device, loaded once per worker."""
 
     def __init__(self, job: Job):
+        from wearprune.autofit.parts import plan_parts
         from wearprune.autofit.sensitivity import groups_of, score
         from wearprune.data.prepare import calibration_sample, prepare_from_config
         from wearprune.devices.budget import Budget
@@ -321,6 +325,7 @@ class _Context:
         self.calib = calibration_sample(self.prepared, job.seed, 256)
         self.example = self.calib[0][:1]
         self.groups = list(groups_of(self.run.model, self.example))
+        self.parts = plan_parts(job.parts, self.run.model, self.example) if job.parts else None
         self.dense = score(self.run.model, self.prepared.val, self.prepared.target_scale)
         # a drop in macro-F1 points (x100) or in the regression target's units (BPM)
         self.drop_scale = 100.0 if self.prepared.dataset.task == "classification" else 1.0
@@ -328,7 +333,10 @@ class _Context:
     def objective(self, trial) -> float:
         importance = trial.suggest_categorical("importance", IMPORTANCES)
         ratios = {g: trial.suggest_float(f"ratio:{g}", 0.0, MAX_RATIO, step=STEP) for g in self.groups}
-        record = evaluate_candidate(self, ratios, importance, self.job.trial_epochs)
+        # with parts, each part draws its own criterion; `importance` stays the default for the other groups
+        criteria = {p: trial.suggest_categorical(f"importance:{p}", IMPORTANCES) for p in self.parts.groups} \
+            if self.parts else None
+        record = evaluate_candidate(self, ratios, importance, self.job.trial_epochs, criteria)
         for key, value in record.items():
             trial.set_user_attr(key, value)
         for limit, excess in record["excess"].items():
@@ -336,17 +344,30 @@ class _Context:
         return record["val_score"]
 
 
-def evaluate_candidate(ctx, ratios: dict[str, float], importance: str, epochs: int) -> dict:
-    """Prune, cost, and (when within the hardware limits) fine-tune and score one candidate."""
+def evaluate_candidate(ctx, ratios: dict[str, float], importance: str, epochs: int,
+                       criteria: dict[str, str] | None = None) -> dict:
+    """Prune, cost, and (when within the hardware limits) fine-tune and score one candidate.
+
+    ``criteria`` ({part: importance}, with ``ctx.parts``): the candidate is pruned as a recipe of one channel
+    step per part (``part_recipe``); the groups outside every part use ``importance``."""
+    from wearprune.autofit.parts import part_recipe
     from wearprune.autofit.sensitivity import score
     from wearprune.devices import estimate_cost
     from wearprune.prune import prune
+    from wearprune.prune.recipe import Recipe, apply_recipe
     from wearprune.train import TrainConfig, fit
 
     prep = ctx.prepared
     ratios = fill_budget(ctx, ratios)
-    pruned, summary = prune(ctx.run.model, ctx.example, ratio=0.0, ratios=ratios, importance=importance,
-                            calib=ctx.calib, task=prep.dataset.task)
+    recipe = None
+    if criteria is not None:
+        recipe = part_recipe(ctx.parts, ratios, importance, criteria)
+        pruned, steps = apply_recipe(ctx.run.model, ctx.example, Recipe.from_dict(recipe), calib=ctx.calib,
+                                     task=prep.dataset.task)
+        summary = steps[-1]
+    else:
+        pruned, summary = prune(ctx.run.model, ctx.example, ratio=0.0, ratios=ratios, importance=importance,
+                                calib=ctx.calib, task=prep.dataset.task)
     cost = estimate_cost(pruned, ctx.example, ctx.device, int8=ctx.job.int8)
     hardware = ctx.limits.excess(cost)
     tuned = all(v <= 0 for v in hardware.values()) and epochs > 0
@@ -359,7 +380,8 @@ def evaluate_candidate(ctx, ratios: dict[str, float], importance: str, epochs: i
     drop = (ctx.dense - value) * ctx.drop_scale
     excess = ctx.limits.excess(cost, drop)
     # val_score: higher is better (MAE negated); costs are the cost model's estimates (est_*)
-    return {"val_score": value, "drop": drop, "tuned": tuned, "ratios": ratios, "importance": importance,
+    parted = {"criteria": criteria, "recipe": recipe} if criteria is not None else {}
+    return {"val_score": value, "drop": drop, "tuned": tuned, "ratios": ratios, "importance": importance, **parted,
             "macs": summary["macs_after"], "params": summary["params_after"], "est_arena_bytes": cost.arena_bytes,
             "est_flash_bytes": cost.flash_bytes, "est_latency_ms": cost.latency_ms, "est_energy_uj": cost.energy_uj,
             "excess": excess, "feasible": all(v <= 0 for v in excess.values())}

@@ -34,7 +34,9 @@ def prune(
       loss (default) or similarity on ``calib=(X, y)``; ``ratio`` of the candidate blocks removed.
 
     ``ratio`` is the fraction of the prunable units (or weights) removed. ``example_inputs`` is a
-    tensor, or a tuple/list with one tensor per model input.
+    tensor, or a tuple/list with one tensor per model input. ``where`` (every method): module-name
+    glob patterns restricting the step to one part of the model (:mod:`wearprune.prune.parts`), e.g.
+    ``where="features.*"``; the ratio then counts that part's units only.
     """
     example_inputs = as_inputs(example_inputs)
     if method in ("channel", "neuron"):

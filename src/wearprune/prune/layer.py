@@ -10,6 +10,7 @@ is to its input ("similarity": a block that barely changes its input is redundan
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +20,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..layers import as_inputs, first_window, rule_for
 from ..profile import count_macs, count_params
+from .parts import check_where, part_modules
 from .shapes import replace_module
 
 _SHORTCUT_NAMES = ("shortcut", "downsample", "skip", "proj")
@@ -67,8 +69,11 @@ def remove_blocks(model: nn.Module, removals: dict[str, str]) -> nn.Module:
 
 def prune_layers(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], *, ratio: float = 0.25,
                  importance: str = "loss", calib: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 task: str = "classification", protected: tuple[str, ...] = ()) -> tuple[nn.Module, dict]:
+                 task: str = "classification", protected: tuple[str, ...] = (),
+                 where: str | Sequence[str] | None = None) -> tuple[nn.Module, dict]:
     """Remove ``ratio`` of the candidate blocks, least harmful first; returns (new model, summary).
+
+    ``where`` (module-name patterns, :mod:`wearprune.prune.parts`): only blocks in that part are candidates.
 
     A model without any candidate block is a ConfigError: "removing" nothing would report a model
     1.00x smaller as if it had worked."""
@@ -81,9 +86,13 @@ def prune_layers(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, .
         raise ConfigError("layer pruning measures each block on calibration windows; pass calib=(X, y)")
     work = copy.deepcopy(model).eval()
     candidates = block_candidates(work, example, protected)
+    if where is not None:
+        part = part_modules(work, where)
+        candidates = [c for c in candidates if c.name in part]
     if not candidates:
-        where = " outside the protected modules" if protected else ""
-        raise ConfigError(f"this model has no removable block{where} (residual/TCN/separable); use method channel "
+        scope = f" in where={list(check_where(where))}" if where is not None else ""
+        scope += " outside the protected modules" if protected else ""
+        raise ConfigError(f"this model has no removable block{scope} (residual/TCN/separable); use method channel "
                           "or weight")
     scores = _loss_increase(work, candidates, calib, task) if importance == "loss" else \
         _similarity_cost(work, candidates, calib[0])
@@ -102,6 +111,7 @@ def prune_layers(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, .
         "method": "layer", "ratio": ratio, "importance": importance,
         "candidates": {c.name: float(s) for c, s in zip(candidates, scores)},
         "removed": chosen,
+        "where": list(check_where(where)) if where is not None else None,
         "params_before": count_params(model), "params_after": count_params(work),
         "macs_before": count_macs(model, example), "macs_after": count_macs(work, example),
     }

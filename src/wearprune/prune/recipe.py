@@ -4,6 +4,14 @@ criterion and amount, e.g. channel (taylor, 50 %) then weight (magnitude, 60 %).
     steps:
       - {method: channel, ratio: 0.5, importance: taylor, scope: global}
       - {method: weight, ratio: 0.6}
+
+A step's ``where`` (a module-name pattern or a list) restricts it to one part of the model, so each
+part gets its own method, criterion and amount (:mod:`wearprune.prune.parts`):
+
+    steps:
+      - {method: channel, ratio: 0.5, importance: taylor, where: "features.*"}
+      - {method: neuron, ratio: 0.25, where: rnn, round_to: 8}
+      - {method: weight, n_m: [2, 4], where: classifier}
 """
 
 from __future__ import annotations
@@ -16,9 +24,10 @@ from torch import nn
 
 from ..errors import ConfigError
 from .api import METHODS, prune
+from .parts import check_where
 
 _STEP_KEYS = {"method", "ratio", "importance"}
-_OPTION_KEYS = {"scope", "min_channels", "round_to", "protected", "n_m", "strict", "ratios"}
+_OPTION_KEYS = {"scope", "min_channels", "round_to", "protected", "n_m", "strict", "ratios", "where"}
 
 
 @dataclass
@@ -60,6 +69,11 @@ class Recipe:
                     isinstance(r, (int, float)) for r in ratios.values())):
                 raise ConfigError(f"recipe step {i}: 'ratios' is a mapping of group name to a number, for channel "
                                   "or neuron steps only")
+            if "where" in raw:
+                try:
+                    check_where(raw["where"])
+                except ConfigError as e:
+                    raise ConfigError(f"recipe step {i}: {e}") from None
             options = {k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items() if k in _OPTION_KEYS}
             steps.append(PruneStep(method, float(ratio), raw.get("importance", "l2"), options))
         return cls(steps)
@@ -82,7 +96,8 @@ class Recipe:
 
 def apply_recipe(model: nn.Module, example_inputs: torch.Tensor, recipe: Recipe, *,
                  calib=None, task: str = "classification", seed: int = 0) -> tuple[nn.Module, list[dict]]:
-    """Run the steps in order on a copy of ``model``; one summary per step."""
+    """Run the steps in order on a copy of ``model``; one summary per step (a step with ``where`` records the
+    part's patterns and what it changed: ``changed`` modules, and ``skipped`` groups straddling the part)."""
     summaries = []
     for step in recipe.steps:
         extra = dict(step.options)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -17,6 +18,7 @@ from ..profile import count_macs, count_params
 from .channel import remove_units
 from .groups import Group, build_groups
 from .importance import NEEDS_CALIB, ImportanceContext, get_criterion
+from .parts import check_where, part_modules, split_by_part
 from .weight import default_protected
 
 
@@ -39,6 +41,9 @@ class PruneSummary:
     macs_before: int = 0
     macs_after: int = 0
     notes: list[str] = field(default_factory=list)
+    where: list[str] | None = None  # the part this step was restricted to (module-name patterns)
+    skipped: list[str] = field(default_factory=list)  # groups straddling the part's edge, left alone
+    changed: list[str] = field(default_factory=list)  # modules whose parameters changed shape
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,12 +69,15 @@ def prune_structured(
     seed: int = 0,
     strict: bool = False,
     ratios: dict[str, float] | None = None,
+    where: str | Sequence[str] | None = None,
 ) -> tuple[nn.Module, PruneSummary]:
     """Remove ``ratio`` of the prunable units (channels, neurons, RNN hidden units) physically.
 
     ``ratios`` ({group name: ratio}, local scope) overrides ``ratio`` per group: what a search over
-    per-layer amounts proposes. ``example_inputs``: a tensor, or a tuple with one tensor per model
-    input. Returns a new model; ``model`` is left untouched.
+    per-layer amounts proposes. ``where`` (module-name patterns, :mod:`wearprune.prune.parts`) restricts
+    the step to the groups produced inside that part; ``ratio`` and a global ranking then cover those
+    groups only. ``example_inputs``: a tensor, or a tuple with one tensor per model input. Returns a new
+    model; ``model`` is left untouched.
     """
     example_inputs = as_inputs(example_inputs)
     _check(method, ratio, scope, min_channels, round_to)
@@ -86,11 +94,18 @@ def prune_structured(
     if method == "neuron":
         groups = [g for g in groups if all(getattr(rule_for(work.get_submodule(p)), "neurons", False)
                                            for p in g.producers)]
-    ctx = ImportanceContext(work, graph, calib, task, seed)
     unknown = set(ratios or {}) - {g.name for g in groups}
     if unknown:
         raise ConfigError(f"no prunable group named {', '.join(sorted(unknown))}; groups: "
                           f"{', '.join(g.name for g in groups)}")
+    patterns, skipped = None, []
+    if where is not None:
+        patterns = list(check_where(where))
+        groups, skipped = _in_part(work, groups, patterns, method)
+        outside = sorted(set(ratios or {}) - {g.name for g in groups})
+        if outside:  # a ratio that would silently do nothing is a mistake in the recipe
+            raise ConfigError(f"ratios name group(s) outside where={patterns}: {', '.join(outside)}")
+    ctx = ImportanceContext(work, graph, calib, task, seed)
     scores = {g.name: np.asarray(criterion(g, ctx), dtype=np.float64) for g in groups}
     removed = plan_removal(groups, scores, ratio, scope, min_channels, round_to, ratios)
     summary = PruneSummary(method, ratio, importance, scope,
@@ -100,7 +115,34 @@ def prune_structured(
     summary.params_after = count_params(work)
     summary.macs_after = count_macs(work, example_inputs)
     summary.notes = ctx.notes + [f"frozen: {f}" for f in graph.frozen_by]
+    summary.where, summary.skipped, summary.changed = patterns, skipped, _changed(model, work)
     return work, summary
+
+
+def _in_part(model: nn.Module, groups: list[Group], patterns: list[str], method: str) -> tuple[list[Group], list[str]]:
+    """The groups produced inside the part, and those straddling its edge (left alone)."""
+    inside, straddling = split_by_part({g.name: g.producers for g in groups}, part_modules(model, patterns))
+    if not inside:
+        why = f"; groups straddling its edge: {', '.join(straddling)}" if straddling else ""
+        raise ConfigError(f"where={patterns} holds no prunable {method} group (protected, frozen or none "
+                          f"produced there){why}; groups: {', '.join(g.name for g in groups) or 'none'}")
+    return [g for g in groups if g.name in inside], straddling
+
+
+def _changed(before: nn.Module, after: nn.Module) -> list[str]:
+    """Modules of ``after`` whose parameter or buffer shapes differ from ``before``'s."""
+    old = {k: tuple(v.shape) for k, v in before.state_dict().items()}
+    return sorted({k.rpartition(".")[0] for k, v in after.state_dict().items() if old.get(k) != tuple(v.shape)})
+
+
+def group_producers(model: nn.Module, example_inputs: torch.Tensor | tuple[torch.Tensor, ...], *,
+                    protected: tuple[str, ...] | None = None, strict: bool = False) -> dict[str, tuple[str, ...]]:
+    """The prunable groups a channel step sees ({group name: its producing layers}), default protection as in
+    :func:`prune_structured`: what a search or a part assigns ratios and criteria to."""
+    work = copy.deepcopy(model).eval()
+    protected = tuple(protected) if protected is not None else default_protected(work)
+    graph = build_graph(work, as_inputs(example_inputs), strict=strict)
+    return {g.name: g.producers for g in build_groups(graph, protected)}
 
 
 def plan_removal(groups: list[Group], scores: dict[str, np.ndarray], ratio: float, scope: str,

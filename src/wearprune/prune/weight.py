@@ -28,6 +28,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..layers import rule_for, types_with
 from ..profile import count_params
+from .parts import check_where, part_modules
 
 # The built-in layer types with prunable weights; ``include=None`` (the default) also takes layers
 # registered later, by their rules.
@@ -107,10 +108,31 @@ def _shielded(model: nn.Module, protected: Sequence[str], protect_classifier: bo
     return sorted(set(protected) | set(default_protected(model) if protect_classifier else []))
 
 
+def _module_of(key: str) -> str:
+    return key.rsplit(".", 1)[0] if "." in key else ""
+
+
+def _part_shielded(model: nn.Module, protected: Sequence[str], protect_classifier: bool,
+                   where: Sequence[str] | None) -> list[str]:
+    """The dense modules; a ``where`` that covers the classifier names it on purpose, so it is pruned."""
+    if where is None:
+        return _shielded(model, protected, protect_classifier)
+    part = part_modules(model, where)
+    classifier = [c for c in default_protected(model) if c not in part] if protect_classifier else []
+    return sorted(set(_check_protected(model, protected)) | set(classifier))
+
+
 def _candidates(model: nn.Module, protected: Sequence[str], protect_classifier: bool,
-                include: Sequence[type[nn.Module]] | None) -> dict[str, nn.Parameter]:
-    shielded = _shielded(model, protected, protect_classifier)
+                include: Sequence[type[nn.Module]] | None,
+                where: Sequence[str] | None = None) -> dict[str, nn.Parameter]:
+    shielded = _part_shielded(model, protected, protect_classifier, where)
     weights = weight_params(model, include=include, protected=shielded)
+    if where is not None:
+        part = part_modules(model, where)
+        weights = {k: w for k, w in weights.items() if _module_of(k) in part}
+        if not weights:
+            raise ConfigError(f"nothing to prune in where={list(check_where(where))}: no prunable weights in those "
+                              f"modules outside the protected ones {shielded}")
     if not weights:
         kinds = ", ".join(t.__name__ for t in (include if include is not None else WEIGHT_LAYERS))
         shown = [name or "<the model itself>" for name in shielded]
@@ -198,6 +220,7 @@ def weight_masks(
     protected: Sequence[str] = (),
     protect_classifier: bool = True,
     include: Sequence[type[nn.Module]] | None = None,
+    where: str | Sequence[str] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Boolean keep-masks (True = kept) removing the smallest-magnitude weights.
 
@@ -206,13 +229,14 @@ def weight_masks(
     ``n_m=(N, M)`` every M consecutive weights along the input dimension keep their N largest;
     ``scope`` is then moot and ``ratio`` may be ``None`` (it must equal 1 - N/M if given).
     ``protected`` module names stay dense, and so does the classifier unless ``protect_classifier``
-    is False. The model is not changed.
+    is False. ``where`` (module-name patterns, :mod:`wearprune.prune.parts`) restricts the candidates to the
+    weights of those modules; the classifier is pruned too when ``where`` covers it. The model is not changed.
     """
     if scope not in SCOPES:
         raise ConfigError(f"unknown pruning scope {scope!r}; choose one of: {', '.join(SCOPES)}")
     pattern = _check_n_m(n_m) if n_m is not None else None
     ratio = _check_ratio(ratio, pattern)
-    weights = _candidates(model, protected, protect_classifier, include)
+    weights = _candidates(model, protected, protect_classifier, include, where)
     if pattern is not None:
         _check_n_m_layers(model, weights)
         return {key: _n_m_mask(key, w, *pattern) for key, w in weights.items()}
@@ -312,6 +336,7 @@ def prune_weights(
     protected: Sequence[str] = (),
     protect_classifier: bool = True,
     include: Sequence[type[nn.Module]] | None = None,
+    where: str | Sequence[str] | None = None,
 ) -> tuple[nn.Module, dict]:
     """A pruned copy of ``model`` (left untouched) and a JSON-safe summary; options as in ``weight_masks``.
 
@@ -320,7 +345,7 @@ def prune_weights(
     """
     pruned = copy.deepcopy(model)
     masks = weight_masks(pruned, ratio, scope=scope, n_m=n_m, protected=protected,
-                         protect_classifier=protect_classifier, include=include)
+                         protect_classifier=protect_classifier, include=include, where=where)
     weights = weight_params(pruned, include=include)
     before, nonzero_before = sparsity(pruned, include), _nonzero_params(pruned)
     apply_masks(pruned, masks)
@@ -331,7 +356,9 @@ def prune_weights(
         "scope": "n:m" if n_m is not None else scope,
         "ratio": _check_ratio(ratio, _check_n_m(n_m) if n_m is not None else None),
         "n_m": list(n_m) if n_m is not None else None,
-        "protected": _shielded(pruned, protected, protect_classifier),
+        "protected": _part_shielded(pruned, protected, protect_classifier, where),
+        "where": list(check_where(where)) if where is not None else None,
+        "changed": sorted({_module_of(k) for k in masks}),  # the modules whose weights were ranked and zeroed
         "tensors": _tensor_table(weights, before, after, masks),
         "sparsity_before": before["overall"],
         "sparsity_after": after["overall"],
