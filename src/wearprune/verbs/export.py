@@ -111,7 +111,8 @@ def export_run(run: str | Path | Run, spec: ExportSpec | tuple[str, ...] | None 
         for name, blob in files.items():
             atomic_write_bytes(stage / name, blob)
         metrics = {**run.metrics, "tflm": {**checks, "measured": "TensorFlow Lite Micro interpreter (tflite-micro "
-                                                                 "package) on this host, whole test set"}}
+                                                                 "package) on this host, whole test set",
+                                           "spec": spec.to_dict()}}
         atomic_write_json(stage / "metrics.json", metrics)
     run.metrics = metrics
     return {"files": sorted(files), "checks": checks, "split": prepared.split.name,
