@@ -61,7 +61,7 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     A symlink at ``path`` stays: the directory it points to is what gets replaced (the temporary
     directory is made beside the target, so the final rename stays on one file system).
     """
-    path = Path(path)
+    path = Path(os.path.abspath(path))  # "." or ".." must not stage inside the folder being replaced
     if (path.exists() or path.is_symlink()) and not overwrite:
         from .errors import ConfigError
 

@@ -15,7 +15,7 @@ def check_out(out: str | os.PathLike | None, overwrite: bool) -> None:
     if out is None:
         return
     out = Path(out)
-    if out.exists() and not overwrite:
+    if (out.exists() or out.is_symlink()) and not overwrite:  # a dangling link counts as taken
         raise ConfigError(f"{out} already exists; choose another --out or pass --overwrite")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file, not a run directory; choose another --out")
