@@ -2,7 +2,6 @@
 the search's workers (which get the loaded profile, not a name to look up) and ``fit``."""
 
 import json
-import pickle
 import subprocess
 import sys
 import textwrap
@@ -72,12 +71,12 @@ def test_search_workers_get_the_loaded_profile_not_its_path(run, tmp_path, monke
     assert job.profile.to_dict() == load_device(board).to_dict() and Path(job.run).is_absolute()
     board.unlink()  # gone, and the worker runs elsewhere
     worker = textwrap.dedent("""
-        import pickle, sys
-        from wearprune.autofit.study import _Context
-        ctx = _Context(pickle.loads(bytes.fromhex(sys.argv[1])))
+        import sys
+        from wearprune.autofit.study import Job, _Context
+        ctx = _Context(Job.from_json(sys.argv[1]))
         print(ctx.device.name, ctx.device.clock_mhz)
     """)
-    res = subprocess.run([sys.executable, "-c", worker, pickle.dumps(job).hex()], capture_output=True, text=True,
+    res = subprocess.run([sys.executable, "-c", worker, job.to_json()], capture_output=True, text=True,
                          cwd=Path(run).parent.parent, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.split()[-2:] == ["myboard", "128.0"]

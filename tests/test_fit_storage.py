@@ -7,7 +7,6 @@ which .ci/run sets after starting a throwaway one on loopback."""
 
 import json
 import os
-import pickle
 import signal
 import sqlite3
 import subprocess
@@ -43,9 +42,9 @@ def quick(trial) -> float:
 # A worker's process in miniature: the study code's driver step, then its worker loop on an objective that
 # announces its trial and hangs, to be killed there as `kill -9` kills a running `wearprune fit`.
 HANGING_WORKER = textwrap.dedent("""
-    import pickle, sys, time
-    from wearprune.autofit.study import open_study, search
-    job = pickle.loads(bytes.fromhex(sys.argv[1]))
+    import sys, time
+    from wearprune.autofit.study import Job, open_study, search
+    job = Job.from_json(sys.argv[1])
     open_study(job)
 
     def hang(trial):
@@ -59,7 +58,7 @@ HANGING_WORKER = textwrap.dedent("""
 
 def _kill_mid_trial(job: Job) -> dict:
     """Start a worker, SIGKILL it while its trial runs; the trial's parameters as the storage holds them."""
-    proc = subprocess.Popen([sys.executable, "-c", HANGING_WORKER, pickle.dumps(job).hex()], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", HANGING_WORKER, job.to_json()], stdout=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:
         line = proc.stdout.readline()
@@ -103,7 +102,7 @@ def test_a_trial_another_live_process_runs_is_left_alone(tmp_path):
     """Recovery fails only what is dead: a RUNNING trial whose process lives (another worker, another
     `wearprune fit` on the same study) keeps running."""
     job = _job(tmp_path, f"sqlite:///{tmp_path / 'fit.db'}", trials=1)
-    proc = subprocess.Popen([sys.executable, "-c", HANGING_WORKER, pickle.dumps(job).hex()], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", HANGING_WORKER, job.to_json()], stdout=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:
         assert proc.stdout.readline().startswith("running")
@@ -145,19 +144,19 @@ def test_postgres_holds_the_study_and_a_new_process_resumes_it(tmp_path):
     assert search(job, quick) == 2
     first = [(t.number, t.params, t.value) for t in open_study(job).get_trials() if t.state == TrialState.COMPLETE]
     resume = textwrap.dedent("""
-        import json, pickle, sys
+        import json, sys
         from dataclasses import replace
-        from wearprune.autofit.study import completed, open_study, search
+        from wearprune.autofit.study import Job, completed, open_study, search
 
         def quick(trial):
             return -((trial.suggest_float("x", 0.0, 1.0) - 0.3) ** 2)
 
-        job = replace(pickle.loads(bytes.fromhex(sys.argv[1])), trials=4)
+        job = replace(Job.from_json(sys.argv[1]), trials=4)
         open_study(job)
         search(job, quick)
         print(json.dumps([[t.number, t.params, t.value] for t in completed(open_study(job))]))
     """)
-    res = subprocess.run([sys.executable, "-c", resume, pickle.dumps(job).hex()], capture_output=True, text=True,
+    res = subprocess.run([sys.executable, "-c", resume, job.to_json()], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     after = [tuple(t) for t in json.loads(res.stdout.strip().splitlines()[-1])]

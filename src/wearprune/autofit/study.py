@@ -78,6 +78,22 @@ class Job:
         if self.data_root is not None:
             object.__setattr__(self, "data_root", str(Path(self.data_root).expanduser().resolve()))
 
+    def to_json(self) -> str:
+        """The job as JSON text, for a process started by hand (never a pickle)."""
+        import json
+        from dataclasses import asdict
+
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        import json
+
+        from wearprune.devices.profile import DeviceProfile
+
+        d = json.loads(text)
+        return cls(**{**d, "profile": DeviceProfile(**d["profile"]) if d.get("profile") else None})
+
 
 def study_name(run: Path, device: str, limits: dict, int8: bool, trial_epochs: int, seed: int,
                parts: dict | None = None) -> str:
