@@ -142,3 +142,14 @@ def test_real_hmp_train_and_evaluate_from_cli(tmp_path):
 def test_user_file_options_on_a_named_dataset_are_refused(tmp_path):
     res = wearprune("train", "--data", "basicmotions", "--rate", "50", "--out", str(tmp_path / "r"))
     assert_clean_error(res, "dataset basicmotions does not take rate_hz")
+
+
+def test_training_that_never_improves_says_so_in_one_line(tmp_path):
+    ds = make_synthetic(n_subjects=4, per_subject=10, length=32)
+    np.savez(tmp_path / "rec.npz", X=ds.X, y=ds.y, subjects=ds.subjects)
+    res = wearprune("train", "--data", str(tmp_path / "rec.npz"), "--model", "mlp", "--epochs", "5", "--lr", "1e-12",
+                    "--out", str(tmp_path / "r"))
+    assert res.returncode == 0, res.stderr
+    lines = [line for line in res.stderr.splitlines() if "never improved" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: validation macro_f1 never improved"), res.stderr
+    assert "TrainingWarning" not in res.stderr and "warnings.warn" not in res.stderr

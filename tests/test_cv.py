@@ -244,3 +244,37 @@ def test_fit_inside_every_fold(tmp_path):
     assert r["deployed_difference"] == pytest.approx(r["variant"]["deployed"]["macro_f1"] - r["dense"]["macro_f1"])
     fitted = json.loads((tmp_path / "cv" / "fold1-seed0" / "fit" / "config.json").read_text())
     assert fitted["fit"]["spec"]["seed"] == 0 and fitted["pruned_from"].endswith("fold1-seed0/dense")
+
+
+def test_compare_two_recipes_on_the_same_folds(tmp_path):
+    ds = make_synthetic(n_subjects=4, per_subject=10, length=32)
+    a = wp.crossval(ds, "mlp", tmp_path / "a", folds=2, seeds=2, config=FAST, log=lambda m: 0)
+    b = wp.crossval(ds, "mlp", tmp_path / "b", folds=2, seeds=2, config=replace(FAST, label_smoothing=0.1),
+                    log=lambda m: 0)
+    doc = wp.compare_cv(tmp_path / "a", tmp_path / "b")
+    m = doc["metric"]
+    assert len(doc["pairs"]) == 4 and doc["unpaired"] == {"a": 0, "b": 0}
+    by_key = {(r["fold"], r["seed"]): r["dense"][m] for r in a["runs"]}
+    for pair, diff, rb in zip(doc["pairs"], doc["difference"]["per_run"], b["runs"], strict=True):
+        assert pair["a"] == by_key[(pair["fold"], pair["seed"])] and pair["b"] == rb["dense"][m]
+        assert diff == pytest.approx(pair["b"] - pair["a"])
+    diffs = doc["difference"]["per_run"]
+    if np.ptp(diffs) > 0:
+        assert doc["difference"]["ci95"] == pytest.approx(list(sps.ttest_rel(
+            [p["b"] for p in doc["pairs"]], [p["a"] for p in doc["pairs"]]).confidence_interval(0.95)))
+    assert doc["difference"]["over_folds"]["n"] == 2
+
+    other = wp.crossval(ds, "mlp", tmp_path / "c", folds=2, seeds=1, fold_seed=5, config=FAST, log=lambda m: 0)
+    if {tuple(sorted(r["test_subjects"])) for r in other["runs"]} != {tuple(sorted(r["test_subjects"]))
+                                                                       for r in a["runs"]}:
+        with pytest.raises(wp.ConfigError, match="share no fold"):
+            wp.compare_cv(tmp_path / "a", tmp_path / "c")
+    with pytest.raises(wp.ConfigError, match="holds no cv.json"):
+        wp.compare_cv(tmp_path / "a", tmp_path)
+    with pytest.raises(wp.ConfigError, match="no variant|share no fold"):
+        wp.compare_cv(tmp_path / "a", tmp_path / "b", side="variant")
+
+    res = wearprune("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json", str(tmp_path / "ab.json"))
+    assert res.returncode == 0, res.stderr
+    assert "B - A" in res.stdout and json.loads((tmp_path / "ab.json").read_text())["pairs"] == doc["pairs"]
+    assert_clean_error(wearprune("compare", str(tmp_path / "a"), str(tmp_path / "nope")), "holds no cv.json")

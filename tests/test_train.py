@@ -228,3 +228,49 @@ def test_fit_refuses_a_single_class_training_set():
     p.train.y[:] = 0
     with pytest.raises(DataError, match="at least two classes; found only 'class0'"):
         fit(build_model("mlp", p.dataset.spec()), p.train, p.val, TrainConfig(epochs=1))
+
+
+# -- small data sets: a minimum of optimizer steps; a warning when validation never improved ------
+def test_small_set_with_default_epochs_gets_the_minimum_steps():
+    from wearprune.data.prepare import prepare_data
+    from wearprune.models import build_model
+
+    p = prepare_data(make_synthetic(n_subjects=6, per_subject=8, length=32))
+    n = len(p.train)
+    cfg = TrainConfig(batch_size=16, patience=1, min_steps=150)  # epochs left to the default
+    per_epoch = cfg.steps_per_epoch(n)
+    assert cfg.planned_epochs(n) == max(30, -(-150 // per_epoch)) > 30  # a handful of batches per epoch
+    h = fit(build_model("mlp", p.dataset.spec()), p.train, p.val, cfg)
+    # patience 1 would stop after two epochs; the default epochs wait for the minimum steps first
+    assert h.steps >= 150 and h.steps == len(h.epochs) * per_epoch
+    given = fit(build_model("mlp", p.dataset.spec()), p.train, p.val, TrainConfig(epochs=2, batch_size=16))
+    assert len(given.epochs) == 2 and given.steps == 2 * per_epoch  # a number of epochs is taken as given
+    assert TrainConfig(batch_size=64).planned_epochs(100_000) == 30  # a large set: unchanged
+
+
+def test_validation_that_never_improves_warns(tmp_path):
+    from wearprune.train import History, TrainingWarning, never_improved
+
+    ds = make_synthetic(n_subjects=4, per_subject=10, length=32)
+    cfg = TrainConfig(epochs=4, lr=1e-12, patience=50)  # the weights cannot move: validation stays flat
+    with pytest.warns(TrainingWarning, match=r"never improved after epoch 1 .* 4 epochs \(\d+ optimizer steps\)"):
+        run = train(ds, "mlp", tmp_path / "r", config=cfg)
+    assert "never improved" in run.metrics["history"]["warning"]
+    assert load_run(tmp_path / "r").metrics["history"]["warning"] == run.metrics["history"]["warning"]
+    epochs = [{"epoch": e} for e in range(1, 5)]
+    improved = History(epochs=epochs, best_epoch=2, best_score=0.5, score_name="val_macro_f1")
+    assert never_improved(improved, TrainConfig()) == ""
+    short = History(epochs=epochs[:3], best_epoch=1, best_score=0.5, score_name="val_macro_f1")
+    assert never_improved(short, TrainConfig()) == ""  # too few epochs to tell
+    late = History(epochs=[{"epoch": e} for e in range(1, 8)], best_epoch=3, score_name="val_mae")
+    assert never_improved(late, TrainConfig(select_from_epoch=3)) != ""  # first eligible epoch, then nothing
+
+
+def test_label_smoothing_is_validated_and_recorded():
+    with pytest.raises(ConfigError, match="label smoothing"):
+        TrainConfig(label_smoothing=1.0).validate()
+    with pytest.raises(ConfigError, match="epochs and batch size"):
+        TrainConfig(epochs=0).validate()
+    ds = make_synthetic(n_subjects=4, per_subject=10, length=32)
+    run = train(ds, "mlp", None, config=TrainConfig(epochs=2, label_smoothing=0.1))
+    assert run.config["train"]["label_smoothing"] == 0.1

@@ -28,11 +28,11 @@ from .specs import ExportSpec, FitSpec, PruneSpec  # noqa: E402
 from .train import TrainConfig  # noqa: E402
 from .verbs import evaluate_run as evaluate  # noqa: E402
 from .verbs import export_run, prune_run, train  # noqa: E402
-from .verbs.cv import crossval  # noqa: E402
+from .verbs.cv import compare_cv, crossval  # noqa: E402
 
 __all__ = [
     "DATASETS", "MODELS", "ConfigError", "DataError", "ExportSpec", "FitSpec", "PruneSpec", "Run", "TrainConfig",
-    "WearableDataset", "WearpruneError", "build_model", "build_report", "count_macs", "count_params", "crossval",
-    "estimate_cost", "evaluate", "export_run", "fit", "list_devices", "load_dataset", "load_device", "load_run",
-    "profile_model", "prune", "prune_run", "subject_split", "train", "write_report",
+    "WearableDataset", "WearpruneError", "build_model", "build_report", "compare_cv", "count_macs", "count_params",
+    "crossval", "estimate_cost", "evaluate", "export_run", "fit", "list_devices", "load_dataset", "load_device",
+    "load_run", "profile_model", "prune", "prune_run", "subject_split", "train", "write_report",
 ]

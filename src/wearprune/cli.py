@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import typer
@@ -74,11 +75,14 @@ def train(
     width: float = typer.Option(1.0, help="width multiplier for the model's channels"),
     norm: str = typer.Option(None, help="conv blocks' normalisation: batch (default) or group (models that take it)"),
     act: str = typer.Option(None, help="conv blocks' activation: relu (default), relu6, hardswish, silu, mish, elu"),
-    epochs: int = typer.Option(30, help="maximum epochs (early stopping on validation subjects)"),
+    epochs: int = typer.Option(None, help="maximum epochs (default: 30, more on a small set so that it gets 600 "
+                               "optimizer steps; early stopping on validation subjects)"),
     batch_size: int = typer.Option(64),
     lr: float = typer.Option(3e-3, help="AdamW learning rate (cosine schedule)"),
     patience: int = typer.Option(8, help="epochs without validation improvement before stopping"),
     augment: str = typer.Option("", help="comma list: jitter,scaling,rotation,time_warp"),
+    label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="classification: cross-entropy label "
+                                          "smoothing (0 to <1)"),
     teacher: Path = typer.Option(None, help="run directory of a teacher to distil from"),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda"),
@@ -101,7 +105,8 @@ def train(
     from .verbs import train as train_run
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
-                      device=device, augment=[a for a in augment.split(",") if a], bn_l1=slimming)
+                      device=device, augment=[a for a in augment.split(",") if a], bn_l1=slimming,
+                      label_smoothing=label_smoothing)
     given = {"rate_hz": rate, "window_s": window_s, "step_s": step_s, "label_column": label_column,
              "subject_column": subject_column, "task": task}
     options = {k: v for k, v in given.items() if v is not None}
@@ -396,11 +401,14 @@ def cv_cmd(
     protocol: str = typer.Option("auto", "--protocol", help="auto (MIT-BIH: DS1->DS2 and DS2->DS1; no subject ids: "
                                  "the predefined split), kfold or predefined"),
     width: float = typer.Option(1.0, help="width multiplier for the model's channels"),
-    epochs: int = typer.Option(30, help="maximum epochs (early stopping on validation subjects of the fold)"),
+    epochs: int = typer.Option(None, help="maximum epochs (default: 30, more on a small set so that it gets 600 "
+                               "optimizer steps; early stopping on validation subjects of the fold)"),
     batch_size: int = typer.Option(64),
     lr: float = typer.Option(3e-3, help="AdamW learning rate (cosine schedule)"),
     patience: int = typer.Option(8, help="epochs without validation improvement before stopping"),
     augment: str = typer.Option("", help="comma list: jitter,scaling,rotation,time_warp"),
+    label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="classification: cross-entropy label "
+                                          "smoothing (0 to <1)"),
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda"),
     prune: str = typer.Option(None, "--prune", help="variant in every fold: method[:ratio[:importance]], e.g. "
                               "channel:0.5:taylor"),
@@ -435,7 +443,7 @@ def cv_cmd(
         raise ConfigError("--max-latency-ms, --max-energy-uj, --max-ram-kb and --max-flash-kb are limits of --fit "
                           "DEVICE; add --fit")
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed, device=device,
-                      augment=[a for a in augment.split(",") if a])
+                      augment=[a for a in augment.split(",") if a], label_smoothing=label_smoothing)
     variant_prune = parse_prune(prune, finetune_epochs=finetune) if prune is not None else None
     variant_fit = FitSpec(device=fit, int8=int8, trials=trials, trial_epochs=trial_epochs,
                           final_epochs=final_epochs, **fit_given) if fit else None
@@ -488,6 +496,37 @@ def _print_cv(doc: dict, out: Path) -> None:
     variants = f", variants {seconds['variant']:.0f} s" if paired else ""
     console.print(f"wrote {out / 'cv.json'} ({doc['done']}/{doc['total']} fold runs; training "
                   f"{seconds['training']:.0f} s{variants})")
+
+
+@app.command()
+def compare(
+    a: Path = typer.Argument(..., help="cross-validation folder A (the reference)"),
+    b: Path = typer.Argument(..., help="cross-validation folder B, run on the same folds and seeds"),
+    side: str = typer.Option("dense", help="dense: compare the dense runs; variant: the pruned/fitted ones"),
+    json_out: Path = typer.Option(None, "--json", help="also write the comparison to this JSON file"),
+):
+    """Paired comparison of two cross-validations on the same folds and seeds (e.g. two training
+    recipes): B - A per fold x seed, its mean and 95 % interval."""
+    from .io import atomic_write_json
+    from .verbs.cv import compare_cv
+
+    doc = compare_cv(a, b, side)
+    metric = doc["metric"]
+    table = Table(title=f"{metric} on held-out subjects: B - A ({side} runs)", caption=f"A = {a}; B = {b}")
+    for col in ("fold", "seed", "A", "B", "B - A"):
+        table.add_column(col, justify="right")
+    for pair, diff in zip(doc["pairs"], doc["difference"]["per_run"]):
+        table.add_row(str(pair["fold"]), str(pair["seed"]), f"{pair['a']:.4f}", f"{pair['b']:.4f}", f"{diff:+.4f}")
+    console.print(table)
+    d = doc["difference"]
+    p = f", paired t-test p = {d['p_value']:.3g}" if d.get("p_value") is not None else ""
+    console.print(f"A {_mean_ci(doc['a_mean'])}; B {_mean_ci(doc['b_mean'])}; B - A {_mean_ci(d, signed=True)}{p} "
+                  f"(n = {d['n']} fold x seed pairs)")
+    if doc["unpaired"]["a"] or doc["unpaired"]["b"]:
+        console.print(f"note: left out, no partner: {doc['unpaired']['a']} runs of A, {doc['unpaired']['b']} of B")
+    if json_out:
+        atomic_write_json(json_out, doc)
+        console.print(f"wrote {json_out}")
 
 
 def _mean_ci(block: dict, signed: bool = False) -> str:
@@ -560,9 +599,23 @@ def _error(message: str) -> None:
     err_console.print(Text.assemble(("error: ", "red"), message), highlight=False, soft_wrap=True)
 
 
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Training warnings are for the user: one yellow line, not Python's file:line form."""
+    from .train import TrainingWarning
+
+    if issubclass(category, TrainingWarning):
+        err_console.print(Text.assemble(("warning: ", "yellow"), str(message)))
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
 def main() -> None:
     """Entry point: user errors become one red line and exit code 2, never a traceback.
     ``WEARPRUNE_DEBUG=1`` shows the traceback of an unexpected error."""
+    warnings.showwarning = _show_warning
     try:
         rc = app(standalone_mode=False)
     except WearpruneError as e:

@@ -22,10 +22,20 @@ from .errors import ConfigError, DataError
 from .evaluate import headline, predict, task_metrics
 from .prune.timing import bn_l1_penalty
 
+DEFAULT_EPOCHS = 30
+MIN_STEPS = 600  # optimizer steps a small data set gets when epochs are left to the default
+
+
+class TrainingWarning(UserWarning):
+    """Training finished but its result is suspect (e.g. validation never improved)."""
+
 
 @dataclass
 class TrainConfig:
-    epochs: int = 30
+    # None: DEFAULT_EPOCHS, or more on a small set so that it gets at least ``min_steps`` optimizer
+    # steps (a few hundred windows are only a handful of batches per epoch); early stopping then
+    # waits for those steps too. A number is taken as given.
+    epochs: int | None = None
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-2
@@ -38,10 +48,16 @@ class TrainConfig:
     device: str = "auto"  # "auto": CUDA when present, else CPU
     bn_l1: float = 0.0  # Network Slimming: L1 penalty on BatchNorm scales, before pruning by bn_scale
     select_from_epoch: int = 1  # best-validation weights are taken from this epoch on (after a schedule)
+    label_smoothing: float = 0.0  # classification only
+    min_steps: int = MIN_STEPS  # used when epochs is None
 
     def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
+        if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
             raise ConfigError("epochs and batch size must be at least 1")
+        if self.min_steps < 0:
+            raise ConfigError(f"min_steps must be 0 or more, got {self.min_steps}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         if not self.lr > 0:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
         unknown = set(self.augment) - set(AUGMENTATIONS)
@@ -54,6 +70,19 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def steps_per_epoch(self, n_windows: int) -> int:
+        return max(1, -(-n_windows // self.batch_size))
+
+    def planned_epochs(self, n_windows: int) -> int:
+        """Epochs a training set of ``n_windows`` gets (before early stopping)."""
+        if self.epochs is not None:
+            return self.epochs
+        return max(DEFAULT_EPOCHS, -(-self.min_steps // self.steps_per_epoch(n_windows)))
+
+    def steps_before_stopping(self) -> int:
+        """Optimizer steps early stopping waits for: ``min_steps`` when the epochs are the default."""
+        return self.min_steps if self.epochs is None else 0
+
 
 @dataclass
 class History:
@@ -63,6 +92,8 @@ class History:
     score_name: str = ""
     seconds: float = 0.0
     stopped_early: bool = False
+    steps: int = 0  # optimizer steps taken
+    warning: str = ""  # set when the result is suspect (validation never improved)
     # How to get the same weights again: seeds, thread count, deterministic kernels (see reproducible())
     reproducibility: dict = field(default_factory=dict)
 
@@ -186,6 +217,20 @@ def fit(
     return history
 
 
+def never_improved(history: History, config: TrainConfig) -> str:
+    """A one-line warning when validation never beat its first eligible epoch ('' otherwise). After
+    training from scratch the model then kept its first weights, which usually means it learnt
+    nothing that carries to new subjects (a fine-tune may peak at once: this is for training)."""
+    first = max(1, config.select_from_epoch)
+    later = [e for e in history.epochs if e["epoch"] > first]
+    if len(later) < 3 or history.best_epoch > first:  # two epochs tell little: short runs are often tests
+        return ""
+    name = history.score_name or "score"
+    return (f"validation {name.removeprefix('val_')} never improved after epoch {first} "
+            f"({history.best_score:.4g}) in {len(history.epochs)} epochs ({history.steps} optimizer steps): the model "
+            f"kept its epoch-{first} weights; check the labels, add windows or subjects, or lower the learning rate")
+
+
 def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_batch, after_step) -> History:
     model.to(device)
     if teacher is not None:
@@ -194,14 +239,15 @@ def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_
     y = torch.from_numpy(_loss_targets(train, target_scale))
     weights = _class_weights(train).to(device) if config.class_weighted and train.task == "classification" else None
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = max(1, (len(X) + config.batch_size - 1) // config.batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs * steps_per_epoch)
+    steps_per_epoch = config.steps_per_epoch(len(X))
+    epochs = config.planned_epochs(len(X))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
     gen = torch.Generator().manual_seed(config.seed)
 
     history = History()
     best_state, best, since_best = None, None, 0
     started = time.perf_counter()
-    for epoch in range(config.epochs):
+    for epoch in range(epochs):
         model.train()
         perm = torch.randperm(len(X), generator=gen)
         total, count = 0.0, 0
@@ -212,7 +258,7 @@ def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_
             xb = augment(X[idx], config.augment, gen).to(device)
             yb = y[idx].to(device)
             out = model(xb)
-            loss = _task_loss(out, yb, train.task, weights)
+            loss = _task_loss(out, yb, train.task, weights, config.label_smoothing)
             if teacher is not None:
                 with torch.no_grad():
                     t_out = teacher(xb)
@@ -226,6 +272,7 @@ def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_
             if after_step:
                 after_step()  # e.g. re-apply pruning masks so sparsity does not drift
             sched.step()
+            history.steps += 1
             total += loss.item() * len(idx)
             count += len(idx)
             if on_batch:
@@ -245,7 +292,7 @@ def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_
             since_best += 1
         if on_epoch:
             on_epoch(record)
-        if since_best >= config.patience:
+        if since_best >= config.patience and history.steps >= config.steps_before_stopping():
             history.stopped_early = True
             break
     if best_state is not None:
@@ -272,9 +319,10 @@ def _class_weights(ds: WearableDataset) -> torch.Tensor:
     return torch.tensor(w / w[counts > 0].mean(), dtype=torch.float32)
 
 
-def _task_loss(out: torch.Tensor, y: torch.Tensor, task: str, weights: torch.Tensor | None) -> torch.Tensor:
+def _task_loss(out: torch.Tensor, y: torch.Tensor, task: str, weights: torch.Tensor | None,
+               label_smoothing: float = 0.0) -> torch.Tensor:
     if task == "classification":
-        return F.cross_entropy(out, y, weight=weights)
+        return F.cross_entropy(out, y, weight=weights, label_smoothing=label_smoothing)
     return F.smooth_l1_loss(out[:, 0], y)
 
 

@@ -387,3 +387,59 @@ def _line(record: dict, n_folds: int, metric: str) -> str:
     if "variant" in record:
         text += f", variant {record['variant'][metric]:.4f} (difference {record['difference']:+.4f})"
     return text
+
+
+# -- two cross-validations on the same folds --------------------------------------------------------
+COMPARISON = ("B - A per fold × seed present in both (same test subjects, same seed): mean with a paired 95 % "
+              "t-interval and the paired t-test p-value; 'over_folds' pairs the seed means of each fold")
+
+
+def compare_cv(a: str | Path, b: str | Path, side: str = "dense") -> dict:
+    """Pair two cross-validations run on the same folds and seeds (e.g. two training recipes, two
+    models, or two widths) and return B − A per fold × seed with its mean and 95 % interval.
+
+    ``side``: "dense" compares the dense runs, "variant" the pruned/fitted ones. Folds are matched by
+    their test subjects, so both must come from the same data, protocol and ``fold_seed``.
+    """
+    if side not in ("dense", "variant"):
+        raise ConfigError(f"side must be dense or variant, got {side!r}")
+    docs = [_read_cv(Path(p)) for p in (a, b)]
+    metrics = {d["metric"] for d in docs}
+    if len(metrics) != 1:
+        raise ConfigError(f"{a} and {b} score different metrics ({', '.join(sorted(metrics))}); compare runs of one "
+                          "task")
+    if docs[0]["spec"]["data"]["name"] != docs[1]["spec"]["data"]["name"]:
+        raise ConfigError(f"{a} and {b} cross-validate different data; compare runs on the same data set")
+    metric = metrics.pop()
+    runs = [{(tuple(sorted(r["test_subjects"])), r["seed"]): r for r in d["runs"] if side in r} for d in docs]
+    keys = sorted(set(runs[0]) & set(runs[1]), key=lambda k: (runs[0][k]["fold"], k[1]))
+    if not keys:
+        raise ConfigError(f"{a} and {b} share no fold × seed (same test subjects and seed); run both with the same "
+                          f"--folds, --fold-seed, --protocol and seeds{' and a variant' if side == 'variant' else ''}")
+    pairs = [{"fold": runs[0][k]["fold"], "seed": k[1], "test_subjects": list(k[0]),
+              "a": runs[0][k][side][metric], "b": runs[1][k][side][metric]} for k in keys]
+    diffs, est = paired_difference([p["b"] for p in pairs], [p["a"] for p in pairs])
+    folds = sorted({p["fold"] for p in pairs})
+    fold_a = [float(np.mean([p["a"] for p in pairs if p["fold"] == f])) for f in folds]
+    fold_b = [float(np.mean([p["b"] for p in pairs if p["fold"] == f])) for f in folds]
+    _, over_folds = paired_difference(fold_b, fold_a)
+    unpaired = {"a": len(runs[0]) - len(keys), "b": len(runs[1]) - len(keys)}
+    return {"a": str(a), "b": str(b), "side": side, "metric": metric,
+            "higher_is_better": docs[0].get("higher_is_better"), "definition": COMPARISON, "pairs": pairs,
+            "unpaired": unpaired,
+            "a_mean": mean_ci([p["a"] for p in pairs]).to_dict(), "b_mean": mean_ci([p["b"] for p in pairs]).to_dict(),
+            "difference": {"per_run": diffs, **est.to_dict(), "over_folds": over_folds.to_dict()}}
+
+
+def _read_cv(path: Path) -> dict:
+    file = path / CV_FILE if path.is_dir() else path
+    try:
+        doc = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} holds no {CV_FILE}; give a folder written by wearprune cv") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{file} cannot be read ({type(e).__name__}); give a folder written by wearprune "
+                          "cv") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("runs"), list):
+        raise ConfigError(f"{file} is not a wearprune cross-validation file; give a folder written by wearprune cv")
+    return doc

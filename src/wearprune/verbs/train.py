@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -12,7 +13,7 @@ from ..data.prepare import calibration_sample, data_record, prepare_data
 from ..models import build_model
 from ..progress import progress_bar
 from ..runs import Run, architecture_of, load_run, save_run
-from ..train import TrainConfig
+from ..train import TrainConfig, TrainingWarning, never_improved
 from ..train import fit as fit_model
 from .evaluate import measure
 from .outdir import check_out
@@ -66,19 +67,24 @@ def train(
         net, init_summary = prune_structured(net, calib[0][:1], calib=calib, task=prepared.dataset.task,
                                              **{"importance": "snip", **opts})
         net.train()
-    after_step, steps_per_epoch = None, max(1, -(-len(prepared.train) // config.batch_size))
+    after_step, steps_per_epoch = None, config.steps_per_epoch(len(prepared.train))
+    epochs = config.planned_epochs(len(prepared.train))
     if gradual:
-        end = max(1, int(0.75 * config.epochs * steps_per_epoch))
+        end = max(1, int(0.75 * epochs * steps_per_epoch))
         schedule = CubicSchedule(float(gradual["target"]), 0, end, frequency=max(1, steps_per_epoch // 4))
         after_step = GradualWeightPruning(net, schedule, gradual.get("scope", "global"))
         # Keep the final weights from after the schedule ends: earlier ones are less sparse.
-        config = TrainConfig(**{**config.to_dict(), "select_from_epoch": -(-end // steps_per_epoch) + 1,
-                                "patience": max(config.patience, config.epochs)})
+        config = TrainConfig(**{**config.to_dict(), "epochs": epochs,
+                                "select_from_epoch": -(-end // steps_per_epoch) + 1,
+                                "patience": max(config.patience, epochs)})
     teacher_model = load_run(teacher).model if teacher else None
-    with progress_bar(progress, f"train {model} on {prepared.dataset.name}", config.epochs) as bar:
+    with progress_bar(progress, f"train {model} on {prepared.dataset.name}", epochs) as bar:
         history = fit_model(net, prepared.train, prepared.val, config, teacher=teacher_model,
                       target_scale=prepared.target_scale, on_epoch=bar.epoch, on_batch=bar.batch,
                       after_step=after_step)
+    history.warning = never_improved(history, config)
+    if history.warning:
+        warnings.warn(history.warning, TrainingWarning, stacklevel=2)
     run_config = {
         "wearprune_version": __version__,
         "data": data_record(prepared.dataset),
