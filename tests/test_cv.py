@@ -278,3 +278,32 @@ def test_compare_two_recipes_on_the_same_folds(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "B - A" in res.stdout and json.loads((tmp_path / "ab.json").read_text())["pairs"] == doc["pairs"]
     assert_clean_error(wearprune("compare", str(tmp_path / "a"), str(tmp_path / "nope")), "holds no cv.json")
+
+
+# -- the real data sets ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, model", [("hmp", "cnn1d"), ("troika", "cnn1d"), ("mitdb", "dscnn"),
+                                         ("sleep-walch", "mlp"), ("wisdm-watch", "mlp")])
+def test_cli_cv_on_each_real_data_set(tmp_path, name, model):
+    from wearprune.data.registry import is_present
+
+    root = os.environ.get("WEARPRUNE_DATA")
+    if not is_present(name, root):
+        pytest.skip(f"{name} not found under WEARPRUNE_DATA={root!r} (set it to the data root)")
+    out = tmp_path / "cv"
+    res = wearprune("cv", "--data", name, "--model", model, "--folds", "3", "--seeds", "1", "--epochs", "1",
+                    "--batch-size", "256", "--out", str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    doc = json.loads((out / "cv.json").read_text())
+    assert doc["complete"] and doc["summary"]["dense"]["n"] == len(doc["runs"])
+    ds = wp.load_dataset(name, root)
+    tested = [s for r in doc["runs"] for s in r["test_subjects"]]
+    assert len(tested) == len(set(tested))  # no subject in two test folds
+    if name == "mitdb":  # the published protocol and its swap, whatever --folds says
+        assert doc["protocol"]["kind"] == "swap" and len(doc["runs"]) == 2
+        assert sorted(doc["runs"][0]["test_subjects"]) == sorted(ds.test_subjects)
+    else:
+        assert doc["protocol"]["kind"] == "kfold" and len(doc["runs"]) == 3
+    assert sorted(tested) == sorted({str(s) for s in ds.subjects})  # every subject tested once
+    for r in doc["runs"]:
+        assert not set(r["val_subjects"]) & set(r["test_subjects"])
+    assert f"cross-validation of {model} on {name}" in " ".join(res.stdout.split())
