@@ -25,3 +25,39 @@ def test_time_warp_of_a_constant_is_the_constant():
 def test_features_are_not_augmented():
     x = torch.randn(4, 10)
     assert augment(x, ["jitter"]) is x
+
+
+def test_axis_triples_from_channel_names():
+    from wearprune.data.augment import axis_triples
+
+    assert axis_triples(["acc_x", "acc_y", "acc_z"]) == [0]
+    assert axis_triples(["ppg1", "ppg2", "acc_x", "acc_y", "acc_z"]) == [2]  # TROIKA
+    assert axis_triples(["ax", "ay", "az", "gyroX", "gyroY", "gyroZ"]) == [0, 3]
+    assert axis_triples(["acc_x", "gyro_y", "acc_z"]) == []  # one prefix per triple
+    assert axis_triples(["ch0", "ch1", "ch2"]) == axis_triples(["MLII", "V1/other", "pre_rr"]) == []
+
+
+def test_auto_picks_per_modality_and_rotates_only_the_motion_axes():
+    from wearprune.data.augment import augment, for_data
+
+    assert for_data(["auto"], "window", ["ppg1", "ppg2", "acc_x", "acc_y", "acc_z"]) == (["scaling", "rotation"], [2])
+    assert for_data(["auto"], "window", ["MLII", "V1/other", "pre_rr"]) == ([], None)  # ECG: none
+    assert for_data(["auto"], "features", ["x", "y", "z"]) == ([], None)
+    assert for_data(["rotation"], "window", ["ch0", "ch1", "ch2"]) == (["rotation"], None)  # every triple, as before
+    x = torch.randn(8, 5, 40)
+    out = augment(x, ["rotation"], torch.Generator().manual_seed(0), [2])
+    assert torch.equal(out[:, :2], x[:, :2])  # the PPG channels are not mixed into the accelerometer
+    assert not torch.allclose(out[:, 2:], x[:, 2:])
+    assert torch.allclose(out[:, 2:].norm(dim=1), x[:, 2:].norm(dim=1), atol=1e-5)  # a rotation keeps the norm
+
+
+def test_training_records_the_augmentation_it_applied():
+    from wearprune.data.synthetic import make_synthetic
+    from wearprune.train import TrainConfig
+    from wearprune.verbs import train
+
+    ds = make_synthetic(n_subjects=4, per_subject=10, length=32)
+    ds.channel_names = ["acc_x", "acc_y", "acc_z"]
+    run = train(ds, "cnn1d", None, config=TrainConfig(epochs=1, augment=["auto"]))
+    assert run.metrics["history"]["augment"] == ["scaling", "rotation"]
+    assert run.config["train"]["augment"] == ["auto"]

@@ -22,6 +22,16 @@ err_console = Console(stderr=True, markup=False)
 
 DATA_HELP = "dataset name (see `wearprune datasets`) or a .csv/.npz/.parquet recording"
 ROOT_HELP = "folder holding the datasets (default: $WEARPRUNE_DATA)"
+AUGMENT_HELP = ("comma list of jitter, scaling, rotation, time_warp; auto (per modality: x/y/z motion channels get "
+                "a gain and a random rotation, other data none); none (default: the training recipe's, docs/recipe.md)")
+
+
+def _augment(text: str | None) -> dict:
+    """TrainConfig's augment field from --augment (nothing given: keep the recipe's default)."""
+    if text is None:
+        return {}
+    names = [a.strip() for a in text.split(",") if a.strip()]
+    return {"augment": [] if names == ["none"] else names}
 
 
 @app.command()
@@ -80,7 +90,7 @@ def train(
     batch_size: int = typer.Option(64),
     lr: float = typer.Option(3e-3, help="AdamW learning rate (cosine schedule)"),
     patience: int = typer.Option(8, help="epochs without validation improvement before stopping"),
-    augment: str = typer.Option("", help="comma list: jitter,scaling,rotation,time_warp"),
+    augment: str = typer.Option(None, help=AUGMENT_HELP),
     label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="classification: cross-entropy label "
                                           "smoothing (0 to <1)"),
     teacher: Path = typer.Option(None, help="run directory of a teacher to distil from"),
@@ -105,8 +115,7 @@ def train(
     from .verbs import train as train_run
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
-                      device=device, augment=[a for a in augment.split(",") if a], bn_l1=slimming,
-                      label_smoothing=label_smoothing)
+                      device=device, bn_l1=slimming, label_smoothing=label_smoothing, **_augment(augment))
     given = {"rate_hz": rate, "window_s": window_s, "step_s": step_s, "label_column": label_column,
              "subject_column": subject_column, "task": task}
     options = {k: v for k, v in given.items() if v is not None}
@@ -406,7 +415,7 @@ def cv_cmd(
     batch_size: int = typer.Option(64),
     lr: float = typer.Option(3e-3, help="AdamW learning rate (cosine schedule)"),
     patience: int = typer.Option(8, help="epochs without validation improvement before stopping"),
-    augment: str = typer.Option("", help="comma list: jitter,scaling,rotation,time_warp"),
+    augment: str = typer.Option(None, help=AUGMENT_HELP),
     label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="classification: cross-entropy label "
                                           "smoothing (0 to <1)"),
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda"),
@@ -443,7 +452,7 @@ def cv_cmd(
         raise ConfigError("--max-latency-ms, --max-energy-uj, --max-ram-kb and --max-flash-kb are limits of --fit "
                           "DEVICE; add --fit")
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed, device=device,
-                      augment=[a for a in augment.split(",") if a], label_smoothing=label_smoothing)
+                      label_smoothing=label_smoothing, **_augment(augment))
     variant_prune = parse_prune(prune, finetune_epochs=finetune) if prune is not None else None
     variant_fit = FitSpec(device=fit, int8=int8, trials=trials, trial_epochs=trial_epochs,
                           final_epochs=final_epochs, **fit_given) if fit else None

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.augment import AUGMENTATIONS, augment
+from .data.augment import AUGMENTATIONS, AUTO, augment, for_data
 from .data.dataset import WearableDataset
 from .errors import ConfigError, DataError
 from .evaluate import headline, predict, task_metrics
@@ -60,9 +60,10 @@ class TrainConfig:
             raise ConfigError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         if not self.lr > 0:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
-        unknown = set(self.augment) - set(AUGMENTATIONS)
+        unknown = set(self.augment) - set(AUGMENTATIONS) - {AUTO}
         if unknown:
-            raise ConfigError(f"unknown augmentation {sorted(unknown)}; choose from {', '.join(AUGMENTATIONS)}")
+            raise ConfigError(f"unknown augmentation {sorted(unknown)}; choose from {', '.join(AUGMENTATIONS)} "
+                              f"or {AUTO} (per modality)")
         if not 0 <= self.distill_alpha <= 1:
             raise ConfigError("distill_alpha must be between 0 and 1")
         check_device(self.device)
@@ -93,6 +94,7 @@ class History:
     seconds: float = 0.0
     stopped_early: bool = False
     steps: int = 0  # optimizer steps taken
+    augment: list[str] = field(default_factory=list)  # as applied ("auto" resolved for the data)
     warning: str = ""  # set when the result is suspect (validation never improved)
     # How to get the same weights again: seeds, thread count, deterministic kernels (see reproducible())
     reproducibility: dict = field(default_factory=dict)
@@ -245,6 +247,7 @@ def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_
     gen = torch.Generator().manual_seed(config.seed)
 
     history = History()
+    history.augment, triples = for_data(config.augment, train.layout, train.channel_names)
     best_state, best, since_best = None, None, 0
     started = time.perf_counter()
     for epoch in range(epochs):
@@ -255,7 +258,7 @@ def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_
             idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
             if len(idx) < 2 and len(X) > 1:
                 continue  # BatchNorm cannot train on a batch of one
-            xb = augment(X[idx], config.augment, gen).to(device)
+            xb = augment(X[idx], history.augment, gen, triples).to(device)
             yb = y[idx].to(device)
             out = model(xb)
             loss = _task_loss(out, yb, train.task, weights, config.label_smoothing)

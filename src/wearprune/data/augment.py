@@ -1,15 +1,45 @@
 """Training-time augmentation of [B, C, T] window batches (torch, applied per batch).
 
-Each function keeps the batch shape and is a no-op on other layouts' tensors.
+Each function keeps the batch shape and is a no-op on other layouts' tensors. ``auto`` picks per
+modality (``for_data``): a window set with 3-axis motion channels (accelerometer, gyroscope) gets a
+per-channel gain and a random rotation of each triple (how a watch sits differs between wearers);
+other data get none (docs/recipe.md measures both choices).
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 
 AUGMENTATIONS = ("jitter", "scaling", "rotation", "time_warp")
+AUTO = "auto"
+_AXIS = re.compile(r"^(.*?)[_\-. ]?([xyz])$", re.IGNORECASE)
+
+
+def axis_triples(channel_names: list[str]) -> list[int]:
+    """First indices of consecutive x, y, z channels with one prefix (acc_x, acc_y, acc_z; gyroX ...)."""
+    starts, i = [], 0
+    names = [str(n) for n in channel_names]
+    while i + 2 < len(names):
+        parts = [_AXIS.match(n) for n in names[i:i + 3]]
+        if (all(parts) and [m.group(2).lower() for m in parts] == ["x", "y", "z"]
+                and len({m.group(1).lower() for m in parts}) == 1):
+            starts.append(i)
+            i += 3
+        else:
+            i += 1
+    return starts
+
+
+def for_data(names: list[str], layout: str, channel_names: list[str]) -> tuple[list[str], list[int] | None]:
+    """The augmentations to apply to this data set and the 3-axis groups ``rotation`` turns
+    (None: every consecutive triple, for channels without axis names)."""
+    triples = axis_triples(channel_names) if layout == "window" else []
+    if AUTO in names:
+        names = ["scaling", "rotation"] if triples else []
+    return list(names), (triples or None)
 
 
 def jitter(x: torch.Tensor, sigma: float = 0.05, g: torch.Generator | None = None) -> torch.Tensor:
@@ -21,11 +51,13 @@ def scaling(x: torch.Tensor, sigma: float = 0.1, g: torch.Generator | None = Non
     return x * (1.0 + sigma * torch.randn(x.shape[0], x.shape[1], 1, generator=g))
 
 
-def rotation(x: torch.Tensor, max_deg: float = 30.0, g: torch.Generator | None = None) -> torch.Tensor:
-    """Rotate each consecutive 3-axis group (accel, gyro) by a random rotation: the watch sits differently."""
+def rotation(x: torch.Tensor, max_deg: float = 30.0, g: torch.Generator | None = None,
+             starts: list[int] | None = None) -> torch.Tensor:
+    """Rotate each 3-axis group (accel, gyro) by a random rotation: the watch sits differently.
+    ``starts``: the groups' first channels (default: every consecutive triple)."""
     b, c, _ = x.shape
     out = x.clone()
-    for start in range(0, c - c % 3, 3):
+    for start in (range(0, c - c % 3, 3) if starts is None else starts):
         rot = _random_rotations(b, max_deg, g)
         out[:, start:start + 3] = torch.bmm(rot, x[:, start:start + 3])
     return out
@@ -60,9 +92,10 @@ def _random_rotations(b: int, max_deg: float, g: torch.Generator | None) -> torc
 _FUNCS = {"jitter": jitter, "scaling": scaling, "rotation": rotation, "time_warp": time_warp}
 
 
-def augment(x: torch.Tensor, names: list[str], g: torch.Generator | None = None) -> torch.Tensor:
+def augment(x: torch.Tensor, names: list[str], g: torch.Generator | None = None,
+            triples: list[int] | None = None) -> torch.Tensor:
     if x.dim() != 3 or not names:
         return x
     for name in names:
-        x = _FUNCS[name](x, g=g)
+        x = rotation(x, g=g, starts=triples) if name == "rotation" else _FUNCS[name](x, g=g)
     return x
