@@ -131,7 +131,9 @@ def main() -> None:
 
 def _write(out: Path, doc: dict) -> None:
     atomic_write_json(out / "baselines.json", doc)
-    atomic_write_text(out / "baselines.md", to_markdown(doc))
+    recipe = out / "recipe.json"
+    atomic_write_text(out / "baselines.md", to_markdown(doc, json.loads(recipe.read_text())["rows"]
+                                                        if recipe.exists() else []))
 
 
 def _num(v: float, metric: str) -> str:
@@ -144,7 +146,32 @@ def _mean_ci(r: dict) -> str:
     return f"{'MAE' if m == 'mae' else 'macro-F1'} {_num(r['mean'], m)}{ci}"
 
 
-def to_markdown(doc: dict) -> str:
+def recipe_section(recipe_rows: list[dict]) -> list[str]:
+    """What the training recipe study measured (docs/recipe.md), one line per candidate."""
+    compared = [r for r in recipe_rows if "vs_default" in r]
+    if not compared:
+        return []
+    lines = ["", "## The training recipe: what changed, and by how much", "",
+             RECIPE_CHANGE, "",
+             "Each candidate against the earlier default on the same folds and seeds (paired; docs/recipe.md has "
+             "the whole table):", ""]
+    for r in compared:
+        d, m = r["vs_default"], r["metric"]
+        sign = "+" if d["mean"] >= 0 else ""
+        unit = " BPM MAE (lower is better)" if m == "mae" else " macro-F1"
+        ci = (f" [{_num(d['ci95'][0], m)}, {_num(d['ci95'][1], m)}]" if d.get("ci95") else "")
+        lines.append(f"- {r['dataset']} {r['model']}, {r['recipe']} ({r['folds']} × {r['seeds']}): "
+                     f"{sign}{_num(d['mean'], m)}{ci}{unit}, p = {d['p_value']:.2g}")
+    return lines
+
+
+# Written by hand from docs/recipe.md when the default changes.
+RECIPE_CHANGE = ("The default recipe is unchanged so far: the study is running (docs/recipe.md); the rows above "
+                 "use the default of `TrainConfig()` at the time they were measured (each row's `train` in "
+                 "baselines.json).")
+
+
+def to_markdown(doc: dict, recipe_rows: list[dict] | None = None) -> str:
     rows = doc["rows"]
     planned = [(n, m, f, s) for n, models, f, s, _ in PLAN for m in models]
     done = {(r["dataset"], r["model"]) for r in rows}
@@ -184,6 +211,7 @@ def to_markdown(doc: dict) -> str:
     total = sum(r["train_seconds"] for r in rows)
     lines += ["", f"Run time so far: {total:,.0f} s of training ({total / 3600:.1f} h) for {len(rows)} of "
               f"{len(planned)} rows, on 2 cores shared with other work."]
+    lines += recipe_section(recipe_rows or [])
     ecg = [r for r in rows if r["dataset"] == "mitdb"]
     if ecg:
         lines += ["", "## MIT-BIH per class (mean over the fold × seed runs)", "",

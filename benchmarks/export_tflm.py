@@ -65,7 +65,8 @@ def main() -> None:
 
 def _case(tmp: Path, name: str, model: str, epochs: int, batch: int) -> list[dict]:
     dense, pruned = tmp / f"{name}-{model}-dense", tmp / f"{name}-{model}-pruned"
-    wp.train(name, model, dense, config=wp.TrainConfig(epochs=epochs, batch_size=batch, patience=5))
+    wp.train(name, model, dense, config=wp.TrainConfig(epochs=epochs, batch_size=batch, patience=5,
+                                                                 augment=[]))
     prune_run(dense, pruned, ratio=0.5, importance="taylor", finetune_epochs=5)
     rows = []
     for variant, path in (("dense", dense), ("pruned 50% (taylor)", pruned)):

@@ -103,7 +103,8 @@ def _noise(work: Path, name: str, model: str, device: str, final_epochs: int) ->
     for seed in (1, 2):
         path = work / f"{name}-{model}-seed{seed}"
         if not (path / "model.safetensors").exists():
-            wp.train(name, model, path, config=wp.TrainConfig(epochs=epochs, batch_size=batch, patience=5, seed=seed),
+            wp.train(name, model, path, config=wp.TrainConfig(epochs=epochs, batch_size=batch, patience=5, seed=seed,
+                                                                   augment=[]),
                      overwrite=True)
         dense.append(wp.load_run(path).metrics["test"][key])
     record = json.loads((work / f"{name}-{model}-{device}" / "fit.json").read_text())
@@ -168,7 +169,8 @@ def _dense(work: Path, name: str, model: str) -> Path:
     path = work / f"{name}-{model}"
     if not (path / "model.safetensors").exists():
         epochs, batch = DENSE[name]
-        wp.train(name, model, path, config=wp.TrainConfig(epochs=epochs, batch_size=batch, patience=5), overwrite=True)
+        wp.train(name, model, path, config=wp.TrainConfig(epochs=epochs, batch_size=batch, patience=5, augment=[]),
+                 overwrite=True)
     return path
 
 

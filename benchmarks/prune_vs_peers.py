@@ -135,7 +135,8 @@ def variants(criteria: list[str], tools: tuple[str, ...] | list[str] = tuple(TOO
 
 def train_dense(prepared, model_name: str):
     name = prepared.dataset.name
-    cfg = TrainConfig(epochs=DENSE_EPOCHS.get(name, 20), batch_size=BATCH.get(name, 64), patience=6)
+    # augment=[]: the rows were measured before augmentation became the default; pinned so --check reproduces them
+    cfg = TrainConfig(epochs=DENSE_EPOCHS.get(name, 20), batch_size=BATCH.get(name, 64), patience=6, augment=[])
     torch.manual_seed(0)
     model = wp.build_model(model_name, prepared.dataset.spec())
     t0 = time.perf_counter()
@@ -172,7 +173,7 @@ def run_variant(prepared, dense, dense_row, model_name, speedup, variant, finetu
         if tool.startswith("wearprune"):
             traceback.print_exc()
         return {**_base(name, model_name, tool, criterion, speedup, prepared), "failed": msg}
-    cfg = TrainConfig(epochs=finetune, batch_size=BATCH.get(name, 64), lr=1e-3, patience=finetune)
+    cfg = TrainConfig(epochs=finetune, batch_size=BATCH.get(name, 64), lr=1e-3, patience=finetune, augment=[])
     fit(model, prepared.train, prepared.val, cfg, teacher=dense, target_scale=prepared.target_scale)
     if masks_only:
         for m in model.modules():  # bake the masks in; the tensors keep their full shape

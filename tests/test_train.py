@@ -7,7 +7,7 @@ import torch
 from wearprune.data.synthetic import make_synthetic
 from wearprune.errors import ConfigError
 from wearprune.runs import load_run
-from wearprune.train import TrainConfig, fit
+from wearprune.train import DEFAULT_EPOCHS, TrainConfig, fit
 from wearprune.verbs import evaluate_run, train
 
 
@@ -237,15 +237,15 @@ def test_small_set_with_default_epochs_gets_the_minimum_steps():
 
     p = prepare_data(make_synthetic(n_subjects=6, per_subject=8, length=32))
     n = len(p.train)
-    cfg = TrainConfig(batch_size=16, patience=1, min_steps=150)  # epochs left to the default
+    cfg = TrainConfig(batch_size=16, patience=1, min_steps=300)  # epochs left to the default
     per_epoch = cfg.steps_per_epoch(n)
-    assert cfg.planned_epochs(n) == max(30, -(-150 // per_epoch)) > 30  # a handful of batches per epoch
+    assert cfg.planned_epochs(n) == max(DEFAULT_EPOCHS, -(-300 // per_epoch)) > DEFAULT_EPOCHS  # few batches/epoch
     h = fit(build_model("mlp", p.dataset.spec()), p.train, p.val, cfg)
     # patience 1 would stop after two epochs; the default epochs wait for the minimum steps first
-    assert h.steps >= 150 and h.steps == len(h.epochs) * per_epoch
+    assert h.steps >= 300 and h.steps == len(h.epochs) * per_epoch
     given = fit(build_model("mlp", p.dataset.spec()), p.train, p.val, TrainConfig(epochs=2, batch_size=16))
     assert len(given.epochs) == 2 and given.steps == 2 * per_epoch  # a number of epochs is taken as given
-    assert TrainConfig(batch_size=64).planned_epochs(100_000) == 30  # a large set: unchanged
+    assert TrainConfig(batch_size=64).planned_epochs(100_000) == DEFAULT_EPOCHS  # a large set: the default
 
 
 def test_validation_that_never_improves_warns(tmp_path):

@@ -26,6 +26,11 @@ AUGMENT_HELP = ("comma list of jitter, scaling, rotation, time_warp; auto (per m
                 "a gain and a random rotation, other data none); none (default: the training recipe's, docs/recipe.md)")
 
 
+def _given(**options) -> dict:
+    """The options the user gave (None: keep TrainConfig's default)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def _augment(text: str | None) -> dict:
     """TrainConfig's augment field from --augment (nothing given: keep the recipe's default)."""
     if text is None:
@@ -85,11 +90,11 @@ def train(
     width: float = typer.Option(1.0, help="width multiplier for the model's channels"),
     norm: str = typer.Option(None, help="conv blocks' normalisation: batch (default) or group (models that take it)"),
     act: str = typer.Option(None, help="conv blocks' activation: relu (default), relu6, hardswish, silu, mish, elu"),
-    epochs: int = typer.Option(None, help="maximum epochs (default: 30, more on a small set so that it gets 600 "
+    epochs: int = typer.Option(None, help="maximum epochs (default: 60, more on a small set so that it gets 600 "
                                "optimizer steps; early stopping on validation subjects)"),
     batch_size: int = typer.Option(64),
     lr: float = typer.Option(3e-3, help="AdamW learning rate (cosine schedule)"),
-    patience: int = typer.Option(8, help="epochs without validation improvement before stopping"),
+    patience: int = typer.Option(None, help="epochs without validation improvement before stopping (default 15)"),
     augment: str = typer.Option(None, help=AUGMENT_HELP),
     label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="classification: cross-entropy label "
                                           "smoothing (0 to <1)"),
@@ -114,7 +119,7 @@ def train(
     from .train import TrainConfig
     from .verbs import train as train_run
 
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, **_given(patience=patience),
                       device=device, bn_l1=slimming, label_smoothing=label_smoothing, **_augment(augment))
     given = {"rate_hz": rate, "window_s": window_s, "step_s": step_s, "label_column": label_column,
              "subject_column": subject_column, "task": task}
@@ -410,11 +415,11 @@ def cv_cmd(
     protocol: str = typer.Option("auto", "--protocol", help="auto (MIT-BIH: DS1->DS2 and DS2->DS1; no subject ids: "
                                  "the predefined split), kfold or predefined"),
     width: float = typer.Option(1.0, help="width multiplier for the model's channels"),
-    epochs: int = typer.Option(None, help="maximum epochs (default: 30, more on a small set so that it gets 600 "
+    epochs: int = typer.Option(None, help="maximum epochs (default: 60, more on a small set so that it gets 600 "
                                "optimizer steps; early stopping on validation subjects of the fold)"),
     batch_size: int = typer.Option(64),
     lr: float = typer.Option(3e-3, help="AdamW learning rate (cosine schedule)"),
-    patience: int = typer.Option(8, help="epochs without validation improvement before stopping"),
+    patience: int = typer.Option(None, help="epochs without validation improvement before stopping (default 15)"),
     augment: str = typer.Option(None, help=AUGMENT_HELP),
     label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="classification: cross-entropy label "
                                           "smoothing (0 to <1)"),
@@ -451,8 +456,8 @@ def cv_cmd(
     if not fit and any(v is not None for v in fit_given.values()):
         raise ConfigError("--max-latency-ms, --max-energy-uj, --max-ram-kb and --max-flash-kb are limits of --fit "
                           "DEVICE; add --fit")
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed, device=device,
-                      label_smoothing=label_smoothing, **_augment(augment))
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
+                      label_smoothing=label_smoothing, **_given(patience=patience), **_augment(augment))
     variant_prune = parse_prune(prune, finetune_epochs=finetune) if prune is not None else None
     variant_fit = FitSpec(device=fit, int8=int8, trials=trials, trial_epochs=trial_epochs,
                           final_epochs=final_epochs, **fit_given) if fit else None

@@ -390,7 +390,8 @@ def evaluate_candidate(ctx, ratios: dict[str, float], importance: str, epochs: i
     if tuned:  # only candidates that fit the chip are worth training time
         train_cfg = ctx.run.config["train"]
         cfg = TrainConfig(epochs=epochs, batch_size=train_cfg["batch_size"], lr=1e-3, patience=epochs,
-                          seed=ctx.job.seed, class_weighted=train_cfg.get("class_weighted", True))
+                          seed=ctx.job.seed, class_weighted=train_cfg.get("class_weighted", True),
+                          augment=list(train_cfg.get("augment", [])))
         fit(pruned, prep.train, prep.val, cfg, teacher=ctx.run.model, target_scale=prep.target_scale)
     value = score(pruned, prep.val, prep.target_scale)
     drop = (ctx.dense - value) * ctx.drop_scale

@@ -106,7 +106,8 @@ def qat(model: nn.Module, train, val, *, epochs: int = 3, lr: float = 1e-4, batc
     prepared = quantize_pt2e.prepare_qat_pt2e(exported, quantizer)
     allow_exported_model_train_eval(prepared)  # so fit() can switch dropout and fake-quant modes
     masks = _zero_masks(prepared)
-    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, patience=epochs)
+    # no augmentation: the fake-quant ranges should see the data the model will see
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, patience=epochs, augment=[])
     fit(prepared, train, val, config, teacher=folded, target_scale=target_scale, after_step=lambda: _apply(masks),
         on_epoch=progress)
     prepared.eval()
