@@ -324,7 +324,8 @@ def _notes(rows: list[dict], noise: list[dict]) -> list[str]:
     for metric, unit in (("macro_f1", "macro-F1 points"), ("mae", "BPM of MAE")):
         sel = [lost(r) for r in done if r["metric"] == metric]
         if sel:
-            out.append(f"- Lost on the test subjects ({unit}): {min(sel):+.1f} to {max(sel):+.1f}.")
+            out.append(f"- Lost on the test subjects ({unit}; single split, one seed each): {min(sel):+.1f} to "
+                       f"{max(sel):+.1f}.")
     gap = [abs(r["fitted"]["metric"] - r["fitted"]["tflm_int8_metric"]) * (100 if r["metric"] == "macro_f1" else 1)
            for r in done]
     out.append(f"- PyTorch fp32 vs TensorFlow Lite Micro int8 of the same fitted model: at most {max(gap):.1f} "
@@ -367,10 +368,10 @@ def _notes(rows: list[dict], noise: list[dict]) -> list[str]:
         for n in (n for n in noise if "uniform" in n):
             mean = {k: sum(n[k]) / len(n[k]) for k in ("dense", "fitted", "uniform")}
             scale, unit = (100, "pts") if n["metric"] == "macro_f1" else (1, "BPM")
-            out.append(f"- {n['dataset']} {n['model']}, mean of 3 seeds: dense {mean['dense']:.3f}, best on validation "
-                       f"{mean['fitted']:.3f} ({(mean['fitted'] - mean['dense']) * scale:+.1f} {unit}), uniform at "
-                       f"the same budget {mean['uniform']:.3f} ({(mean['uniform'] - mean['dense']) * scale:+.1f} "
-                       f"{unit}).")
+            out.append(f"- {n['dataset']} {n['model']}, mean of 3 seeds (single split, within noise): dense "
+                       f"{mean['dense']:.3f}, best on validation {mean['fitted']:.3f} "
+                       f"({(mean['fitted'] - mean['dense']) * scale:+.1f} {unit}), uniform at the same budget "
+                       f"{mean['uniform']:.3f} ({(mean['uniform'] - mean['dense']) * scale:+.1f} {unit}).")
     return out
 
 
