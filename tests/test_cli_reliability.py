@@ -123,6 +123,18 @@ def test_specs_validate_once_with_one_line_each():
     assert wp.ExportSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
 
 
+def test_specs_take_numpy_numbers_and_store_plain_ones():
+    spec = wp.PruneSpec(ratio=np.float32(0.25), finetune_epochs=np.int64(2), cycles=np.int32(1))
+    assert (spec.ratio, spec.finetune_epochs) == (0.25, 2) and type(spec.finetune_epochs) is int
+    assert json.loads(json.dumps(spec.to_dict()))["finetune_epochs"] == 2  # stored as JSON
+    fit = wp.FitSpec(device="nrf52840", max_latency_ms=np.float64(5.0), trials=np.int64(3))
+    assert type(fit.trials) is int and fit.max_latency_ms == 5.0
+    with pytest.raises(ConfigError, match="finetune epochs must be an integer"):
+        wp.PruneSpec(finetune_epochs=np.float64(2.5))
+    with pytest.raises(ConfigError, match="must be a number"):
+        wp.PruneSpec(ratio=np.bool_(True))
+
+
 def test_export_is_all_or_nothing_when_one_file_cannot_be_written(dense, tmp_path, monkeypatch):
     run = tmp_path / "run"
     shutil.copytree(dense, run)

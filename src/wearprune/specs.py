@@ -7,6 +7,7 @@ keyword arguments); the run directory stores the spec that made it (``config.jso
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import asdict, dataclass, field, fields
 
@@ -35,6 +36,17 @@ _DEFAULTED = {"options"}  # None given for these means "the default"
 
 class _Spec:
     """Shared by every spec: ``to_dict`` / ``from_dict`` with unknown keys refused."""
+
+    def _plain_numbers(self) -> None:
+        """NumPy (or other) integer and real scalars become int and float: a spec is stored as JSON."""
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or type(value) in (int, float):
+                continue
+            if isinstance(value, numbers.Integral):
+                object.__setattr__(self, f.name, int(value))
+            elif isinstance(value, numbers.Real):
+                object.__setattr__(self, f.name, float(value))
 
     def to_dict(self) -> dict:
         return asdict(self)  # type: ignore[call-overload]
@@ -124,6 +136,7 @@ class PruneSpec(_Spec):
     calib_windows: int = 512
 
     def __post_init__(self):
+        self._plain_numbers()
         if self.method not in PRUNE_METHODS:
             raise ConfigError(f"unknown pruning method {self.method!r}; choose one of: {', '.join(PRUNE_METHODS)}")
         _number("ratio", self.ratio)
@@ -152,6 +165,7 @@ class ExportSpec(_Spec):
     int8_tolerance: float = 0.05
 
     def __post_init__(self):
+        self._plain_numbers()
         formats = tuple(self.formats) if not isinstance(self.formats, str) else tuple(
             f.strip() for f in self.formats.split(",") if f.strip())
         object.__setattr__(self, "formats", formats)
@@ -197,6 +211,7 @@ class FitSpec(_Spec):
     parts: dict[str, str | list[str]] | str | None = None
 
     def __post_init__(self):
+        self._plain_numbers()
         if not isinstance(self.device, str) or not self.device:
             raise ConfigError("fit needs a device: a profile name (see `wearprune devices`) or a YAML file")
         if self.parts is not None:
