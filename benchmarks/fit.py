@@ -234,28 +234,29 @@ def write_docs(out: Path, rows: list[dict], noise: list[dict]) -> None:
     intro = (
         '**Every row is one split (the split named per row) and one seed.** On the same split the dense HMP '
         'ResNet1D alone scores 0.470-0.529 macro-F1 with seeds 0-2 (seed-to-seed spread below), so a change '
-        'of a few points in one row is within noise: read the changes as single-split figures, and docs/cv.md'
-        " for paired cross-validation. Budget per row: int8, the device's SRAM and flash, and a latency limit"
-        " equal to the cost model's latency for the same model channel-pruned uniformly to 1/{t} of its MACs "
-        'on that device (fixed per-op and per-inference costs make a plain latency/{t} need far more than '
-        '{t}x fewer MACs). No accuracy limit: the search maximises validation macro-F1 (or minimises MAE). '
-        'Search: layer sensitivity, then Optuna TPE over per-group ratio proportions and the criterion, each '
-        'candidate scaled until it just meets the limits and fine-tuned 3 epochs with distillation; the '
-        'winner fine-tuned for the final epochs (distilled), exported and run in TensorFlow Lite Micro. '
-        "Metrics are on the test subjects (split named per row); the fitted model's metric is also measured "
-        "in TensorFlow Lite Micro (int8). Arena: the dense model's is the cost model's estimate; the fitted "
-        "model's is measured in TensorFlow Lite Micro (the estimate in brackets; CNN-GRU: front end and "
-        "streaming step, the larger + the state). Flash, latency and energy: the cost model's estimates "
-        '(CNN-GRU: the front end once, the step once per frame), recomputed with the current cost model from '
-        "each row's architecture (`--reestimate`), the limit too. The searches ran under the earlier cost "
-        'model, which costed a recurrent layer as one kernel; the winners were not searched again. Trials s: '
-        "the trials' own run time summed over the 2 workers (count: candidates). Winner: how it was chosen "
-        "(fit's default --select auto: the uniform cut when validation has fewer than 3 subjects, as HMP (2) "
-        'and TROIKA (1) have, the best on validation otherwise, as for MIT-BIH (3); see the seed-to-seed '
-        'spread below). Target from the issue: <= 1 macro-F1 point lost (0.5 BPM MAE) with >= {t}x fewer '
-        'MACs. The fixed-ratio column is the best criterion of docs/benchmarks.md at the smallest fixed '
-        'target (2x/4x/8x) that prunes at least as much, beside its own dense model (trained in that '
-        'benchmark).'
+        'of a few points in one row is within noise: read the changes as single-split figures. Paired '
+        'cross-validation of the HMP ResNet1D nRF52840 fit (docs/cv.md, 4 folds × 2 seeds): -9.9 macro-F1 '
+        'points [-13.9, -5.9] at 5.2x fewer MACs, against -3.9 on this split. Budget per row: int8, the '
+        "device's SRAM and flash, and a latency limit equal to the cost model's latency for the same model "
+        'channel-pruned uniformly to 1/{t} of its MACs on that device (fixed per-op and per-inference costs '
+        'make a plain latency/{t} need far more than {t}x fewer MACs). No accuracy limit: the search '
+        'maximises validation macro-F1 (or minimises MAE). Search: layer sensitivity, then Optuna TPE over '
+        'per-group ratio proportions and the criterion, each candidate scaled until it just meets the limits '
+        'and fine-tuned 3 epochs with distillation; the winner fine-tuned for the final epochs (distilled), '
+        'exported and run in TensorFlow Lite Micro. Metrics are on the test subjects (split named per row); '
+        "the fitted model's metric is also measured in TensorFlow Lite Micro (int8). Arena: the dense model's"
+        " is the cost model's estimate; the fitted model's is measured in TensorFlow Lite Micro (the estimate"
+        ' in brackets; CNN-GRU: front end and streaming step, the larger + the state). Flash, latency and '
+        "energy: the cost model's estimates (CNN-GRU: the front end once, the step once per frame), "
+        "recomputed with the current cost model from each row's architecture (`--reestimate`), the limit too."
+        ' The searches ran under the earlier cost model, which costed a recurrent layer as one kernel; the '
+        "winners were not searched again. Trials s: the trials' own run time summed over the 2 workers "
+        "(count: candidates). Winner: how it was chosen (fit's default --select auto: the uniform cut when "
+        'validation has fewer than 3 subjects, as HMP (2) and TROIKA (1) have, the best on validation '
+        'otherwise, as for MIT-BIH (3); see the seed-to-seed spread below). Target from the issue: <= 1 '
+        'macro-F1 point lost (0.5 BPM MAE) with >= {t}x fewer MACs. The fixed-ratio column is the best '
+        'criterion of docs/benchmarks.md at the smallest fixed target (2x/4x/8x) that prunes at least as '
+        'much, beside its own dense model (trained in that benchmark).'
     ).format(t=f"{MAC_TARGET:g}")
     lines = ["# `wearprune fit`: dense vs fitted, per device", "",
              f"Measured by `benchmarks/fit.py` on {_machine()}. {intro} Trials / final epochs: "
