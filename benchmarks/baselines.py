@@ -121,7 +121,10 @@ def main() -> None:
                     (r["dataset"], r["model"]) == (name, model) for r in doc["rows"]):
                 continue  # not asked, or finished in an earlier call
             row = cross_validate(name, model, folds, seeds, settings, Path(args.work))
-            doc["rows"] = sorted(doc["rows"] + [row], key=lambda r: order.get((r["dataset"], r["model"]), 99))
+            # read again: another call (--only another dataset) may have added rows meanwhile
+            doc = json.loads(json_path.read_text()) if json_path.exists() else doc
+            kept = [r for r in doc["rows"] if (r["dataset"], r["model"]) != (name, model)]
+            doc["rows"] = sorted(kept + [row], key=lambda r: order.get((r["dataset"], r["model"]), 99))
             doc["machine"] = (f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch "
                               f"{torch.__version__}")
             _write(out, doc)  # after each (dataset, model): a long run keeps what it measured
