@@ -199,3 +199,12 @@ def test_opening_and_running_a_study_prints_no_experimental_warning(tmp_path):
         recover_orphans(study)
     experimental = [str(w.message) for w in caught if issubclass(w.category, ExperimentalWarning)]
     assert not experimental, experimental
+
+
+def test_a_printed_storage_url_hides_its_password():
+    from wearprune.autofit.study import shown
+
+    assert shown("postgresql://bob:s3cret@db.lab:5432/fits") == "postgresql://bob:***@db.lab:5432/fits"
+    assert shown("postgresql+psycopg://bob:pa/ss:w@rd@db/fits") == "postgresql+psycopg://bob:***@db/fits"
+    for plain in ("sqlite:///runs/a/fit.db", "postgresql://bob@db/fits", "postgresql://db/fits", "not a url"):
+        assert shown(plain) == plain

@@ -20,7 +20,6 @@ import importlib.util
 import json
 import math
 import os
-import re
 import socket
 import warnings
 from dataclasses import dataclass
@@ -111,8 +110,13 @@ def default_storage(run: Path) -> str:
 
 
 def shown(url: str) -> str:
-    """``url`` as it may be printed: a password in it replaced by ***."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    """``url`` as it may be printed: a password in it replaced by ***. The credentials end at the
+    last '@' (a password may hold '/', ':' or '@' that the user did not percent-encode)."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or userinfo.startswith("/") or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 def engine_url(url: str) -> str:
