@@ -168,6 +168,17 @@ def recipe_section(recipe_rows: list[dict]) -> list[str]:
     return lines
 
 
+# Written by hand from runs/bench-baselines/troika-resnet1d/cv.json (2026-12-01).
+TROIKA_NOTE = (
+    "TROIKA, cross-validated, is much harder than its old single split suggested (ResNet1D 3.68 BPM there, "
+    "10.2 here). Per subject (ResNet1D, mean over 3 seeds): subject 10 25.7 BPM, 01 13.6, 12 12.4, 11 11.4, "
+    "02 11.1, 04 10.5, 06 8.1, 09 7.4, 07 6.7, 08 5.6, 03 5.3, 05 4.5: the single split's test subjects "
+    "(05, 06, 09) are among the easiest. Seeds matter as much: fold 2 scores 11.3, 6.2 and 7.4 BPM with seeds "
+    "0, 1, 2. With 9 training subjects per fold these models do not yet track heart rate reliably; the "
+    "published 4.0 BPM (Deep PPG) trains on 11 of 12 recordings."
+)
+
+
 # Written by hand from docs/recipe.md when the default changes.
 RECIPE_CHANGE = (
     "The default changed from 30 to 60 epochs with early stopping after 15 (was 8) epochs without "
@@ -258,7 +269,7 @@ def to_markdown(doc: dict, recipe_rows: list[dict] | None = None) -> str:
     lines += ["", "Protocols are not identical: the published TROIKA numbers use all 12 training recordings "
               "(TROIKA: no training at all; Deep PPG: leave-one-session-out), ours holds out whole subjects "
               "(4 folds of 3). Our MIT-BIH models see 3 RR-interval channels beside the two leads, as de Chazal's "
-              "features do."]
+              "features do.", "", TROIKA_NOTE]
     single = [r for r in doc.get("single_split", []) if (r["dataset"], r["model"]) not in done]
     if single:
         lines += ["", "## Single-split rows not yet replaced (one seed, seed 0; noisy)", "",
