@@ -110,7 +110,7 @@ def main() -> None:
         return _write(out, doc)
     only = set(filter(None, args.only.split(",")))
     models_only = set(filter(None, args.models.split(",")))
-    order = {(n, m): i for i, (n, models, *_rest) in enumerate(PLAN) for m in models}
+    order = _plan_order()
     for name, models, folds, seeds, settings in PLAN:
         if (only and name not in only) or not is_present(name):
             if not is_present(name):
@@ -125,7 +125,7 @@ def main() -> None:
             doc = json.loads(json_path.read_text()) if json_path.exists() else doc
             kept = [r for r in doc["rows"] if (r["dataset"], r["model"]) != (name, model)]
             doc["rows"] = sorted(kept + [row], key=lambda r: order.get((r["dataset"], r["model"]), 99))
-            doc["machine"] = (f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch "
+            doc["machine"] = (f"{platform.machine()}, torch threads per process: {torch.get_num_threads()}, torch "
                               f"{torch.__version__}")
             _write(out, doc)  # after each (dataset, model): a long run keeps what it measured
             print(f"{name:13s} {model:10s} {_mean_ci(row)} params={row['params']:,} macs={row['macs']:,} "
@@ -168,6 +168,18 @@ def recipe_section(recipe_rows: list[dict]) -> list[str]:
     return lines
 
 
+# Which run made the rows; written by hand when rows are (re)measured.
+RUN_NOTE = (
+    "All 23 rows come from one run of this script on 2026-12-01, 00:15 to 01:58 UTC (1 h 43 min wall for the "
+    "whole benchmark), with the training code of commit 1a80ac8 (the default recipe of docs/recipe.md; "
+    "training unchanged since). It ran as one process with one torch thread, later as two or three "
+    "(`--only hmp`, `--only mitdb`, `--only hmp --models cnn_lstm`), on the machine's 2 cores shared with "
+    "the recipe study, a fit cross-validation and two CI runs; it was restarted once after a crash in its own "
+    "JSON writer (the finished fold runs were reused, no row was affected). On idle cores expect it to be "
+    "faster."
+)
+
+
 # Written by hand from runs/bench-baselines/troika-resnet1d/cv.json (2026-12-01).
 TROIKA_NOTE = (
     "TROIKA, cross-validated, is much harder than its old single split suggested (ResNet1D 3.68 BPM there, "
@@ -195,8 +207,13 @@ RECIPE_CHANGE = (
 )
 
 
+def _plan_order() -> dict[tuple[str, str], int]:
+    return {key: k for k, key in enumerate((n, m) for n, models, *_rest in PLAN for m in models)}
+
+
 def to_markdown(doc: dict, recipe_rows: list[dict] | None = None) -> str:
-    rows = doc["rows"]
+    order = _plan_order()
+    rows = sorted(doc["rows"], key=lambda r: order.get((r["dataset"], r["model"]), len(order)))
     planned = [(n, m, f, s) for n, models, f, s, _ in PLAN for m in models]
     done = {(r["dataset"], r["model"]) for r in rows}
     lines = [
@@ -235,8 +252,8 @@ def to_markdown(doc: dict, recipe_rows: list[dict] | None = None) -> str:
         lines += ["", "Not cross-validated yet (the benchmark runs across sessions; rerun the command to go on): "
                   + ", ".join(f"{n}/{m} ({f} × {s})" for n, m, f, s in pending) + "."]
     total = sum(r["train_seconds"] for r in rows)
-    lines += ["", f"Run time so far: {total:,.0f} s of training ({total / 3600:.1f} h) for {len(rows)} of "
-              f"{len(planned)} rows, on 2 cores shared with other work."]
+    lines += ["", f"Training time summed over all fold × seed runs: {total:,.0f} s ({total / 3600:.1f} h) for "
+              f"{len(rows)} of {len(planned)} rows.", "", RUN_NOTE]
     lines += recipe_section(recipe_rows or [])
     ecg = [r for r in rows if r["dataset"] == "mitdb"]
     if ecg:
