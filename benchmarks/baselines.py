@@ -185,7 +185,7 @@ TROIKA_NOTE = (
     "TROIKA, cross-validated, is much harder than its old single split suggested (ResNet1D 3.68 BPM there, "
     "10.2 here). Per subject (ResNet1D, mean over 3 seeds): subject 10 25.7 BPM, 01 13.6, 12 12.4, 11 11.4, "
     "02 11.1, 04 10.5, 06 8.1, 09 7.4, 07 6.7, 08 5.6, 03 5.3, 05 4.5: the single split's test subjects "
-    "(05, 06, 09) are among the easiest. Seeds matter as much: fold 2 scores 11.3, 6.2 and 7.4 BPM with seeds "
+    "(05, 06, 09) are all in the easier half. Seeds matter as much: fold 2 scores 11.3, 6.2 and 7.4 BPM with seeds "
     "0, 1, 2. With 9 training subjects per fold these models do not yet track heart rate reliably; the "
     "published 4.0 BPM (Deep PPG) trains on 11 of 12 recordings."
 )
