@@ -110,11 +110,11 @@ def main() -> None:
         return _write(out, doc)
     only = set(filter(None, args.only.split(",")))
     models_only = set(filter(None, args.models.split(",")))
-    order = _plan_order()
     for name, models, folds, seeds, settings in PLAN:
-        if (only and name not in only) or not is_present(name):
-            if not is_present(name):
-                print(f"skip {name}: files not found (set WEARPRUNE_DATA)")
+        if only and name not in only:
+            continue
+        if not is_present(name):
+            print(f"skip {name}: files not found (set WEARPRUNE_DATA)")
             continue
         for model in models:
             if (models_only and model not in models_only) or any(
@@ -124,7 +124,7 @@ def main() -> None:
             # read again: another call (--only another dataset) may have added rows meanwhile
             doc = json.loads(json_path.read_text()) if json_path.exists() else doc
             kept = [r for r in doc["rows"] if (r["dataset"], r["model"]) != (name, model)]
-            doc["rows"] = sorted(kept + [row], key=lambda r: order.get((r["dataset"], r["model"]), 99))
+            doc["rows"] = kept + [row]
             doc["machine"] = (f"{platform.machine()}, torch threads per process: {torch.get_num_threads()}, torch "
                               f"{torch.__version__}")
             _write(out, doc)  # after each (dataset, model): a long run keeps what it measured
@@ -133,6 +133,8 @@ def main() -> None:
 
 
 def _write(out: Path, doc: dict) -> None:
+    order = _plan_order()  # rows in the plan's order, however the calls finished
+    doc["rows"] = sorted(doc["rows"], key=lambda r: order.get((r["dataset"], r["model"]), len(order)))
     atomic_write_json(out / "baselines.json", doc)
     recipe = out / "recipe.json"
     atomic_write_text(out / "baselines.md", to_markdown(doc, json.loads(recipe.read_text())["rows"]
@@ -212,8 +214,7 @@ def _plan_order() -> dict[tuple[str, str], int]:
 
 
 def to_markdown(doc: dict, recipe_rows: list[dict] | None = None) -> str:
-    order = _plan_order()
-    rows = sorted(doc["rows"], key=lambda r: order.get((r["dataset"], r["model"]), len(order)))
+    rows = doc["rows"]
     planned = [(n, m, f, s) for n, models, f, s, _ in PLAN for m in models]
     done = {(r["dataset"], r["model"]) for r in rows}
     lines = [

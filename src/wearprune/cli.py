@@ -26,17 +26,16 @@ AUGMENT_HELP = ("comma list of jitter, scaling, rotation, time_warp; auto (per m
                 "a gain and a random rotation, other data none); none (default: the training recipe's, docs/recipe.md)")
 
 
-def _given(**options) -> dict:
-    """The options the user gave (None: keep TrainConfig's default)."""
-    return {k: v for k, v in options.items() if v is not None}
+def _train_config(augment: str | None, **options):
+    """A TrainConfig from the training options of `train` and `cv`; an option left unset (None)
+    keeps the recipe's default. ``augment``: the --augment text ("none" for no augmentation)."""
+    from .train import TrainConfig
 
-
-def _augment(text: str | None) -> dict:
-    """TrainConfig's augment field from --augment (nothing given: keep the recipe's default)."""
-    if text is None:
-        return {}
-    names = [a.strip() for a in text.split(",") if a.strip()]
-    return {"augment": [] if names == ["none"] else names}
+    given = {k: v for k, v in options.items() if v is not None}
+    if augment is not None:
+        names = [a.strip() for a in augment.split(",") if a.strip()]
+        given["augment"] = [] if names == ["none"] else names
+    return TrainConfig(**given)
 
 
 @app.command()
@@ -116,11 +115,10 @@ def train(
     overwrite: bool = typer.Option(False, help="replace --out if it exists"),
 ):
     """Train a zoo model (subject-wise split unless --split says otherwise) and write a run directory."""
-    from .train import TrainConfig
     from .verbs import train as train_run
 
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, **_given(patience=patience),
-                      device=device, bn_l1=slimming, label_smoothing=label_smoothing, **_augment(augment))
+    cfg = _train_config(augment, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience,
+                        device=device, bn_l1=slimming, label_smoothing=label_smoothing)
     given = {"rate_hz": rate, "window_s": window_s, "step_s": step_s, "label_column": label_column,
              "subject_column": subject_column, "task": task}
     options = {k: v for k, v in given.items() if v is not None}
@@ -448,7 +446,6 @@ def cv_cmd(
     variant of every fold's own dense run and the paired difference with its 95 % interval (cv.json)."""
     from .errors import ConfigError
     from .specs import FitSpec
-    from .train import TrainConfig
     from .verbs.cv import crossval, parse_prune
 
     fit_given = {"max_latency_ms": max_latency_ms, "max_energy_uj": max_energy_uj, "max_ram_kb": max_ram_kb,
@@ -456,8 +453,8 @@ def cv_cmd(
     if not fit and any(v is not None for v in fit_given.values()):
         raise ConfigError("--max-latency-ms, --max-energy-uj, --max-ram-kb and --max-flash-kb are limits of --fit "
                           "DEVICE; add --fit")
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                      label_smoothing=label_smoothing, **_given(patience=patience), **_augment(augment))
+    cfg = _train_config(augment, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience,
+                        device=device, label_smoothing=label_smoothing)
     variant_prune = parse_prune(prune, finetune_epochs=finetune) if prune is not None else None
     variant_fit = FitSpec(device=fit, int8=int8, trials=trials, trial_epochs=trial_epochs,
                           final_epochs=final_epochs, **fit_given) if fit else None

@@ -22,7 +22,7 @@ import math
 import os
 import socket
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,16 +79,11 @@ class Job:
 
     def to_json(self) -> str:
         """The job as JSON text, for a process started by hand (never a pickle)."""
-        import json
-        from dataclasses import asdict
-
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> Job:
-        import json
-
-        from wearprune.devices.profile import DeviceProfile
+        from ..devices.profile import DeviceProfile
 
         d = json.loads(text)
         return cls(**{**d, "profile": DeviceProfile(**d["profile"]) if d.get("profile") else None})

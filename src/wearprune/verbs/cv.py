@@ -419,9 +419,7 @@ def compare_cv(a: str | Path, b: str | Path, side: str = "dense") -> dict:
     pairs = [{"fold": runs[0][k]["fold"], "seed": k[1], "test_subjects": list(k[0]),
               "a": runs[0][k][side][metric], "b": runs[1][k][side][metric]} for k in keys]
     diffs, est = paired_difference([p["b"] for p in pairs], [p["a"] for p in pairs])
-    folds = sorted({p["fold"] for p in pairs})
-    fold_a = [float(np.mean([p["a"] for p in pairs if p["fold"] == f])) for f in folds]
-    fold_b = [float(np.mean([p["b"] for p in pairs if p["fold"] == f])) for f in folds]
+    fold_a, fold_b = (_fold_means([r[k] for k in keys], side, metric) for r in runs)
     _, over_folds = paired_difference(fold_b, fold_a)
     unpaired = {"a": len(runs[0]) - len(keys), "b": len(runs[1]) - len(keys)}
     return {"a": str(a), "b": str(b), "side": side, "metric": metric,
