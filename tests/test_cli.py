@@ -122,9 +122,14 @@ def test_demo_fits_hmp_when_the_data_root_has_it(tmp_path):
     assert "HMP" in out and "within the 5 ms limit" in out  # the latency budget was met
     fit = json.loads((tmp_path / "demo" / "fitted" / "fit.json").read_text())
     assert fit["winner"]["est_latency_ms"] <= 5 and fit["measured"]["int8"]["test_windows"] > 1000
-    # HMP's validation split has 2 subjects: the user is told the ranking rests on them
-    assert len(fit["validation_subjects"]) == 2 and "validation holds 2 subject(s)" in out
-    assert fit["winner"]["selected_by"] == "uniform" and len(set(fit["winner"]["ratios"].values())) == 1
+    # HMP's validation split has 2 subjects: the finalists are ranked on inner folds over the training subjects
+    assert len(fit["validation_subjects"]) == 2 and fit["winner"]["selected_by"] == "search"
+    test = set(fit["measured"]["int8"].get("test_subjects") or json.loads(
+        (tmp_path / "demo" / "dense" / "config.json").read_text())["split"]["test_subjects"])
+    assert len(fit["ranking"]["folds"]) == 3 and not test & {s for f in fit["ranking"]["folds"] for s in f}
+    # it trained large (x2) and weighed the winner against the same budget from scratch; a verdict line says which
+    assert fit["grow"]["teacher"]["factor"] == 2 and set(fit["contenders"]) == {"fit", "scratch", "uniform_width"}
+    assert "verdict: the fitted model is" in out
 
 
 def test_real_hmp_train_and_evaluate_from_cli(tmp_path):

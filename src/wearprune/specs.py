@@ -191,7 +191,15 @@ class FitSpec(_Spec):
 
     ``parts`` ({part name: module-name pattern or list of patterns}, or ``"auto"``: front end /
     recurrent layers / head by layer kind) makes the search sample the importance criterion per part
-    (docs/parts.md); None searches one criterion for the whole model."""
+    (docs/parts.md); None searches one criterion for the whole model.
+
+    Train large, then compress (docs/budget.md): ``grow`` (a width factor ≥ 1, or ``"auto"``: ×1, ×2, ×4)
+    trains the zoo model that much wider as the start and teacher of the search; ``baselines`` trains the
+    winner's architecture from scratch and the zoo model at the width that meets the limits, and ships
+    whichever of the three is best on validation; ``rank_folds`` (0, or ≥ 2) ranks the finalists on that
+    many inner folds over the training subjects; ``cycles`` cuts the winner in that many steps, each
+    fine-tuned with distillation; ``final_lrs``: the final fine-tune's learning rates, the best on
+    validation kept."""
 
     device: str
     max_latency_ms: float | None = None
@@ -209,9 +217,32 @@ class FitSpec(_Spec):
     ray: str | None = None
     seed: int = 0
     parts: dict[str, str | list[str]] | str | None = None
+    grow: float | str | None = None
+    baselines: bool = True
+    rank_folds: int = 3
+    cycles: int = 1
+    final_lrs: tuple[float, ...] = (1e-3, 3e-3)
 
     def __post_init__(self):
         self._plain_numbers()
+        if self.grow is not None and self.grow != "auto":
+            if isinstance(self.grow, str):
+                try:
+                    object.__setattr__(self, "grow", float(self.grow))
+                except ValueError:
+                    raise ConfigError(f"--grow must be a width factor (e.g. 2) or 'auto', got {self.grow!r}") from None
+            _number("--grow", self.grow, low=1)
+            object.__setattr__(self, "grow", float(self.grow))
+        _number("--rank-folds", self.rank_folds, low=0, integer=True)
+        if self.rank_folds == 1:
+            raise ConfigError("--rank-folds must be 0 (rank on the validation subjects) or at least 2")
+        _number("--cycles", self.cycles, low=1, integer=True)
+        lrs = (self.final_lrs,) if isinstance(self.final_lrs, (int, float)) else tuple(self.final_lrs or ())
+        if not lrs:
+            raise ConfigError("final_lrs needs at least one learning rate")
+        for lr in lrs:
+            _number("final learning rate", lr, positive=True)
+        object.__setattr__(self, "final_lrs", tuple(float(lr) for lr in lrs))
         if not isinstance(self.device, str) or not self.device:
             raise ConfigError("fit needs a device: a profile name (see `wearprune devices`) or a YAML file")
         if self.parts is not None:

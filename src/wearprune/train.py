@@ -85,6 +85,15 @@ class TrainConfig:
         return self.min_steps if self.epochs is None else 0
 
 
+def epochs_for_steps(epochs: int, n_windows: int, batch_size: int, min_steps: int) -> int:
+    """``epochs``, or more when that many epochs of ``n_windows`` give fewer than ``min_steps`` optimizer steps
+    (a small data set is a handful of batches per epoch: a few epochs of fine-tuning barely move it)."""
+    if epochs <= 0:
+        return epochs
+    per_epoch = max(1, -(-n_windows // batch_size))
+    return max(epochs, -(-min_steps // per_epoch))
+
+
 @dataclass
 class History:
     epochs: list[dict] = field(default_factory=list)

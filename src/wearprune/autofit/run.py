@@ -7,6 +7,11 @@
    Lite Micro; its measured arena must respect the RAM limit.
 5. The output run holds the model, ``fit.json`` (limits, every candidate, the Pareto front) and the
    before/after report. It appears only when all of this succeeded.
+
+With ``grow`` the search starts from the zoo model trained wider (``grow``) and distils from the widest;
+the finalists are ranked on inner folds over the training subjects (``inner``); the winner is cut in
+``cycles`` steps and fine-tuned at the best of ``final_lrs``; and it must beat two models trained from
+scratch at the same budget (``baselines``), or the better of those is shipped instead.
 """
 
 from __future__ import annotations
@@ -15,8 +20,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from wearprune.autofit.baselines import build_uniform, fresh_copy, total_epochs, train_baseline, uniform_width
+from wearprune.autofit.grow import check_growable, describe, grow_widths, grown_run
+from wearprune.autofit.inner import check_no_test_subjects, inner_folds, inner_score
 from wearprune.autofit.sensitivity import groups_of, guided_ratios, layer_sensitivity
 from wearprune.autofit.study import (
+    FINAL_MIN_STEPS,
     MAX_RATIO,
     Job,
     completed,
@@ -49,6 +58,11 @@ class FitResult:
     trial_seconds: float  # the completed trials' own run time summed, across every session that ran them
     limits: dict
     parts: dict | None = None  # the per-part search's parts: patterns, owned groups, notes (docs/parts.md)
+    shipped: str = "fit"  # which contender the output holds: fit (the pruned winner), scratch or uniform_width
+    contenders: dict | None = None  # {fit, scratch, uniform_width}: each one's validation and test scores, costs
+    grow: dict | None = None  # the widths trained, the one the search started from, the teacher
+    ranking: dict | None = None  # how the finalists were ranked (inner folds: subjects, scores)
+    recovery: dict | None = None  # the winner's final fine-tune: cycles, learning rates tried, the one kept
 
     def to_dict(self) -> dict:
         return {**asdict(self), "path": str(self.path)}
@@ -62,20 +76,27 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
     ``device`` is a :class:`~wearprune.specs.FitSpec`, or a device name / YAML path with the spec's
     other fields as keywords (``max_latency_ms``, ``max_energy_uj``, ``max_ram_kb``,
     ``max_flash_kb``, ``max_drop``, ``int8``, ``trials``, ``trial_epochs``, ``final_epochs``,
-    ``select``, ``workers``, ``storage``, ``ray``, ``seed``, ``parts``).
+    ``select``, ``workers``, ``storage``, ``ray``, ``seed``, ``parts``, ``grow``, ``baselines``,
+    ``rank_folds``, ``cycles``, ``final_lrs``).
+
+    ``grow`` (a factor W ≥ 1, or "auto": ×1, ×2, ×4): train the zoo model at W × its width on the run's
+    split and recipe, and search from it, distilling from the widest model trained; with "auto" the
+    width whose uniform cut to the budget ranks best on the inner folds starts the search. Only a plain
+    zoo run can grow (a pruned one has no width to scale).
 
     ``parts`` ({name: patterns} or "auto"): each trial samples the importance criterion per part as well
     as the per-group ratios; the winner's ``criteria`` and ``recipe`` record what each part got.
 
-    ``select``: which feasible candidate wins. "search": the best on validation; "uniform": the
-    uniform cut (every group alike) scaled to the budget; "auto" (default): "uniform" when validation
-    holds fewer than 3 subjects (ranking on 1-2 subjects picked worse models on held-out subjects in
-    docs/fit.md), else "search".
+    ``select``: which feasible candidate wins. "search": the best of the finalists (the best few on
+    validation plus the best uniform cut), ranked on ``rank_folds`` inner folds over the training
+    subjects; "uniform": the uniform cut (every group alike) scaled to the budget; "auto" (default):
+    "search" when the inner folds can be made, else "uniform" when validation holds fewer than 3
+    subjects. With ``baselines`` the winner must then beat the same architecture trained from scratch
+    and the zoo model at the width that meets the limits, on validation; the best of the three is shipped.
     """
     from wearprune.autofit.sensitivity import score
     from wearprune.data.prepare import calibration_sample, prepare_from_config
     from wearprune.devices import estimate_cost, load_device
-    from wearprune.prune import prune
     from wearprune.runs import load_run
     from wearprune.verbs.outdir import check_out
 
@@ -90,6 +111,8 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
     check_out(out, overwrite)
     int8, trials, select, seed = spec.int8, spec.trials, spec.select, spec.seed
     dense_run = load_run(run)
+    if spec.grow is not None:
+        check_growable(dense_run)
     limits = spec.budget(dev)
     prepared = prepare_from_config(dense_run.config, data_root)
     calib = calibration_sample(prepared, seed, 256)
@@ -99,52 +122,67 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
     dense = {"val_score": dense_score, "macs": dense_cost.macs, "est_arena_bytes": dense_cost.arena_bytes,
              "est_flash_bytes": dense_cost.flash_bytes, "est_latency_ms": dense_cost.latency_ms,
              "est_energy_uj": dense_cost.energy_uj, "excess": limits.excess(dense_cost)}
-    # The smallest model the search can reach: if even it breaks a hardware limit, no search helps.
-    smallest, _ = prune(dense_run.model, example, ratio=0.0,
-                        ratios={g: MAX_RATIO for g in groups_of(dense_run.model, example)})
+    _check_reachable(dense_run.model, example, dev, limits, int8)  # before any teacher is trained
+    key = "mae" if prepared.dataset.task == "regression" else "macro_f1"
+
+    # Train large: the wider teachers (cached in the dense run), the widest one distils every fine-tune.
+    widths = [w for w in grow_widths(spec.grow) if w == 1 or _reachable(dense_run, w, example, dev, limits, int8, log)]
+    if not widths:
+        raise ConfigError(f"no grown model can be pruned to the limits on {dev.name}; use a smaller --grow")
+    grown = {w: grown_run(dense_run, w, prepared, progress=progress, log=log) for w in widths}
+    teacher = grown[max(widths)]
+    folds, ranking = _ranking_folds(spec, prepared, log)
+    if select == "auto":
+        select = "search" if folds else ("uniform" if _few(prepared) else "search")
+    if not folds and _few(prepared):
+        chosen = ("the uniform cut scaled to the budget" if select == "uniform"
+                  else "the best on them anyway (--select search)")
+        log(f"note: validation holds {len(prepared.split.val_subjects)} subject(s) "
+            f"({', '.join(prepared.split.val_subjects)}), too few to rank candidates (docs/fit.md): the winner is "
+            f"{chosen}")
+    start_width, probes = widths[0], None
+    if len(widths) > 1:
+        start_width, probes = _pick_width(grown, teacher, example, dev, limits, spec, prepared, folds, key, log)
+    start = grown[start_width]
+    grow_record = None
+    if spec.grow is not None:
+        grow_record = {"asked": spec.grow, "start": describe(start_width, start), "teacher": describe(max(widths),
+                                                                                                    teacher),
+                       "trained": {f"x{w:g}": {**describe(w, r), "val_score": score(r.model, prepared.val,
+                                                                                    prepared.target_scale)}
+                                   for w, r in grown.items()},
+                       "probes": probes}
+
+    start_cost = estimate_cost(start.model, example, dev, int8=int8)
+    if limits.fits(start_cost):
+        # every trial would keep the model (the search only cuts as deep as the limits need)
+        log(f"the {'dense' if start is dense_run else 'grown'} model already meets every limit on {dev.name}: "
+            "nothing to prune; one trial checks it")
+        trials = 1
+    started = time.perf_counter()
+    sens = layer_sensitivity(start.model, example, prepared.val, prepared.target_scale, importance="l2",
+                             cache=Path(start.path) / "sensitivity.json", task=prepared.dataset.task)
     plan = None
     if spec.parts is not None:  # a bad pattern or an empty part fails here, before any search
         from wearprune.autofit.parts import plan_parts
 
-        plan = plan_parts(spec.parts, dense_run.model, example)
+        plan = plan_parts(spec.parts, start.model, example)
         for note in plan.notes:
             log(f"note: {note}")
-    smallest_cost = estimate_cost(smallest, example, dev, int8=int8)
-    smallest_excess = limits.excess(smallest_cost)
-    if not limits.fits(smallest_cost):
-        worst = binding(smallest_excess)
-        raise ConfigError(f"no pruned model can meet the limits on {dev.name}: {LIMIT_WORDS[worst]} binds even at "
-                          f"{MAX_RATIO:.0%} of every layer pruned ({limits.describe(worst, smallest_excess)}); "
-                          "relax that limit or pick a larger device")
-
-    if limits.fits(dense_cost):
-        # every trial would keep the dense model (the search only cuts as deep as the limits need)
-        log(f"the dense model already meets every limit on {dev.name}: nothing to prune; one trial checks it")
-        trials = 1
-    val_subjects = list(prepared.split.val_subjects)
-    few = 0 < len(val_subjects) < MIN_RANKING_SUBJECTS
-    if select == "auto":
-        select = "uniform" if few else "search"
-    if few:
-        chosen = ("the uniform cut scaled to the budget" if select == "uniform"
-                  else "the best on them anyway (--select search)")
-        log(f"note: validation holds {len(val_subjects)} subject(s) ({', '.join(val_subjects)}), too few to rank "
-            f"candidates (docs/fit.md): the winner is {chosen}")
-    started = time.perf_counter()
-    sens = layer_sensitivity(dense_run.model, example, prepared.val, prepared.target_scale, importance="l2",
-                             cache=Path(dense_run.path) / "sensitivity.json", task=prepared.dataset.task)
-    job = Job(run=str(dense_run.path), data_root=data_root, device=str(spec.device), profile=dev,
+    job = Job(run=str(start.path), data_root=data_root, device=str(spec.device), profile=dev,
               limits=limits.to_dict(),
-              int8=int8, storage=spec.storage or default_storage(Path(dense_run.path)),
-              study=study_name(Path(dense_run.path), str(spec.device), limits.to_dict(), int8, spec.trial_epochs,
+              int8=int8, storage=spec.storage or default_storage(Path(start.path)),
+              study=study_name(Path(start.path), str(spec.device), limits.to_dict(), int8, spec.trial_epochs,
                                seed, plan.where if plan else None),
-              trials=trials, trial_epochs=spec.trial_epochs, seed=seed, parts=plan.where if plan else None)
+              trials=trials, trial_epochs=spec.trial_epochs, seed=seed, parts=plan.where if plan else None,
+              teacher=str(teacher.path) if teacher is not start else None,
+              reference=dense_score if start is not dense_run else None)
     study = open_study(job)
     done = len(completed(study))
     if not study.get_trials(deepcopy=False):
         # Seeds: the least-pruned uniform model within the hardware limits (what a fixed ratio would
         # pick), then cuts guided by each layer's sensitivity.
-        uniform = _uniform_within(dense_run.model, example, dev, limits, int8)
+        uniform = _uniform_within(start.model, example, dev, limits, int8)
         seeds = [{g: uniform for g in sens["groups"]}] + guided_ratios(sens)
         for importance, ratios in [("taylor", seeds[0])] + [("l2", r) for r in seeds]:
             same = {f"importance:{p}": importance for p in plan.groups} if plan else {}  # seeds: one criterion
@@ -154,30 +192,33 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
     if done < trials:
         poll = (lambda: log(f"  search: {len(completed(study))}/{trials} trials")) if progress else None
         run_pool(job, spec.workers or cpu_workers(), spec.ray, poll)
-    search_seconds = time.perf_counter() - started
-    trial_seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in completed(study))
     candidates = [{"number": t.number, **t.user_attrs} for t in completed(study)]
     if not candidates:
         raise ConfigError(f"the search finished no trial (see {shown(job.storage)}); run the command again to "
                           "resume it")
-    key = "mae" if prepared.dataset.task == "regression" else "macro_f1"
     feasible = sorted((c for c in candidates if c.get("feasible")),
                       key=lambda c: (-c["val_score"], c["est_energy_uj"]))
-    if select == "uniform":  # uniform cuts first (the better criterion on validation first), the rest as fallbacks
-        feasible.sort(key=lambda c: not is_uniform(c))
     if not feasible:
         closest = min(candidates, key=lambda c: max(c["excess"].values()))
         worst = binding(closest["excess"])
         raise ConfigError(f"no candidate met every limit in {len(candidates)} trials: {LIMIT_WORDS[worst]} binds; "
                           f"closest: {_summary(closest, key)} ({limits.describe(worst, closest['excess'])}); "
                           "relax it, or run more --trials")
+    if select == "uniform":  # uniform cuts first (the better criterion on validation first), the rest as fallbacks
+        feasible.sort(key=lambda c: not is_uniform(c))
+    elif folds and len(feasible) > 1:
+        feasible = _rank_finalists(feasible, start, teacher, example, prepared, spec, folds, ranking, log)
+    search_seconds = time.perf_counter() - started
+    trial_seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in completed(study))
     search = _Search(dense_run=dense_run, prepared=prepared, dense=dense, candidates=candidates, sens=sens, key=key,
-                     select=select, seconds=(search_seconds, trial_seconds), parts=plan.to_dict() if plan else None)
+                     select=select, seconds=(search_seconds, trial_seconds), parts=plan.to_dict() if plan else None,
+                     start=start, teacher=teacher, example=example, grow=grow_record, ranking=ranking)
     return _finish(search, feasible, spec, limits, dev, out, data_root=data_root, overwrite=overwrite,
                    progress=progress, log=log)
 
 
 TRY_FINALISTS = 3  # a finalist can still fail its measured checks; the next ones are tried before giving up
+FINALISTS = 4  # the best on validation ranked again on inner folds (with the best uniform cut, if not among them)
 
 
 @dataclass
@@ -193,84 +234,357 @@ class _Search:
     select: str
     seconds: tuple[float, float]  # this call's search wall time, the completed trials' own time
     parts: dict | None = None  # PartPlan.to_dict() of a per-part search
+    start: object = None  # the run the search pruned (the dense run, or a grown one)
+    teacher: object = None  # the run every fine-tune distils from (the widest trained)
+    example: object = None
+    grow: dict | None = None
+    ranking: dict | None = None
+
+
+def _check_reachable(model, example, dev, limits: Budget, int8: bool) -> None:
+    """The smallest model the search can reach: if even it breaks a hardware limit, no search helps."""
+    from wearprune.devices import estimate_cost
+    from wearprune.prune import prune
+
+    smallest, _ = prune(model, example, ratio=0.0, ratios={g: MAX_RATIO for g in groups_of(model, example)})
+    cost = estimate_cost(smallest, example, dev, int8=int8)
+    if not limits.fits(cost):
+        excess = limits.excess(cost)
+        worst = binding(excess)
+        raise ConfigError(f"no pruned model can meet the limits on {dev.name}: {LIMIT_WORDS[worst]} binds even at "
+                          f"{MAX_RATIO:.0%} of every layer pruned ({limits.describe(worst, excess)}); "
+                          "relax that limit or pick a larger device")
+
+
+def _reachable(dense_run, factor: float, example, dev, limits, int8, log) -> bool:
+    """Whether the zoo model at ``factor`` × width can still be pruned to the limits (checked before training it)."""
+    from wearprune.models import build_model
+
+    arch = dense_run.architecture
+    model = build_model(arch["model"], arch["spec"], arch["width"] * factor, **arch.get("options", {}))
+    try:
+        _check_reachable(model, example, dev, limits, int8)
+    except ConfigError:
+        log(f"note: x{factor:g} is too wide to prune to the limits (even {MAX_RATIO:.0%} of every layer cut "
+            "breaks one): not grown")
+        return False
+    return True
+
+
+def _few(prepared) -> bool:
+    return 0 < len(prepared.split.val_subjects) < MIN_RANKING_SUBJECTS
+
+
+def _ranking_folds(spec: FitSpec, prepared, log):
+    """Inner folds over the training + validation subjects for ranking finalists, or (None, None) when
+    ``rank_folds`` is 0 or the data hold too few subjects (then validation alone ranks, as before)."""
+    from wearprune.errors import DataError
+
+    if spec.rank_folds < 2:
+        return None, None
+    try:
+        folds = inner_folds(prepared, spec.rank_folds, spec.seed)
+    except DataError as e:
+        log(f"note: {e}: finalists are ranked on the validation subjects")
+        return None, None
+    check_no_test_subjects(folds, prepared.split.test_subjects)
+    return folds, {"method": f"{spec.rank_folds} inner folds over the training and validation subjects (never the "
+                             "test subjects); each finalist fine-tuned on the other folds, scored on the held-out one",
+                   "folds": [held for _, _, held in folds], "epochs": spec.trial_epochs}
+
+
+def _pruned_candidate(c: dict, start, example, prepared):
+    """The candidate's model pruned from the start run again (a per-part candidate by its recipe)."""
+    from wearprune.data.prepare import calibration_sample
+    from wearprune.prune.recipe import Recipe, apply_recipe
+
+    calib = calibration_sample(prepared, start.config["train"]["seed"], 512)
+    pruned, _ = apply_recipe(start.model, example, Recipe.from_dict(_recipe_of(c)), calib=calib,
+                             task=prepared.dataset.task)
+    return pruned
+
+
+def _recipe_of(c: dict) -> dict:
+    return c.get("recipe") or {"steps": [{"method": "channel", "ratio": 0.0, "importance": c["importance"],
+                                          "ratios": c["ratios"]}]}
+
+
+def _rank_finalists(feasible, start, teacher, example, prepared, spec, folds, ranking, log) -> list[dict]:
+    """The best ``FINALISTS`` on validation plus the best uniform cut, ranked by their mean inner-fold score;
+    the other feasible candidates follow as fallbacks, in validation order."""
+    finalists = feasible[:FINALISTS]
+    uniform = next((c for c in feasible if is_uniform(c)), None)
+    if uniform is not None and uniform not in finalists:
+        finalists.append(uniform)
+    log(f"ranking {len(finalists)} finalists on {len(folds)} inner folds over the training subjects")
+    for c in finalists:
+        model = _pruned_candidate(c, start, example, prepared)
+        c["inner"] = inner_score(model, teacher.model, folds, start.config["train"], spec.trial_epochs,
+                                 prepared.target_scale, spec.seed)
+    ranked = sorted(finalists, key=lambda c: (-c["inner"]["mean"], -c["val_score"]))
+    ranking["finalists"] = [{"number": c["number"], "uniform": is_uniform(c), "val_score": c["val_score"],
+                             "inner_mean": c["inner"]["mean"], "inner_scores": c["inner"]["scores"]} for c in ranked]
+    return ranked + [c for c in feasible if c not in finalists]
+
+
+def _pick_width(grown, teacher, example, dev, limits, spec, prepared, folds, key, log):
+    """``--grow auto``: each trained width cut uniformly to the budget and fine-tuned (distilled from the
+    teacher); the best on the inner folds (or on validation, without them) starts the search."""
+    from wearprune.autofit.sensitivity import score
+    from wearprune.prune import prune
+    from wearprune.train import TrainConfig, epochs_for_steps
+    from wearprune.train import fit as fit_model
+
+    probes = {}
+    for w, r in grown.items():
+        ratio = _uniform_within(r.model, example, dev, limits, spec.int8)
+        pruned, summary = prune(r.model, example, ratio=ratio)
+        if folds:
+            got = inner_score(pruned, teacher.model, folds, r.config["train"], spec.final_epochs,
+                              prepared.target_scale, spec.seed)["mean"]
+        else:
+            epochs = epochs_for_steps(spec.final_epochs, len(prepared.train), r.config["train"]["batch_size"],
+                                      FINAL_MIN_STEPS)
+            cfg = TrainConfig(**{**r.config["train"], "epochs": epochs, "lr": 1e-3, "seed": spec.seed,
+                                 "patience": epochs, "device": "auto"})
+            fit_model(pruned, prepared.train, prepared.val, cfg, teacher=teacher.model,
+                      target_scale=prepared.target_scale)
+            got = score(pruned, prepared.val, prepared.target_scale)
+        probes[f"x{w:g}"] = {"uniform_ratio": ratio, "macs": summary["macs_after"], "score": got}
+        log(f"  grow x{w:g}: uniform cut {ratio:.0%} to the budget, {'inner-fold' if folds else 'validation'} "
+            f"{key} {abs(got):.3f}")
+    best = max(grown, key=lambda w: probes[f"x{w:g}"]["score"])
+    log(f"the search starts from x{best:g}")
+    return best, probes
 
 
 def _finish(search: _Search, feasible, spec: FitSpec, limits: Budget, dev, out, *, data_root, overwrite, progress,
             log) -> FitResult:
-    """Fine-tune the best candidate for longer, export it and check what was measured: TensorFlow Lite
-    Micro's own arena (plus the C header's headroom) and flash against the limits, and the fine-tuned
-    model's validation drop against --max-drop. A finalist that fails is dropped for the next one."""
+    """Fine-tune the best candidate for longer, weigh it against the from-scratch baselines, export the best
+    and check what was measured: TensorFlow Lite Micro's own arena (plus the C header's headroom) and flash
+    against the limits, and the validation drop against --max-drop. A contender that fails is dropped for the
+    next one; a finalist whose contenders all fail, for the next finalist."""
     from wearprune.autofit.sensitivity import score
-    from wearprune.export.c_array import ARENA_HEADROOM
-    from wearprune.report import build_report, write_report
-    from wearprune.runs import Run, save_run
-    from wearprune.verbs.export import export_run
-    from wearprune.verbs.prune import prune_run
 
-    dense_run, prepared, dense, candidates, key = (search.dense_run, search.prepared, search.dense,
-                                                   search.candidates, search.key)
-    int8, final_epochs, select = spec.int8, spec.final_epochs, search.select
-    rejected = []
+    dense, key = search.dense, search.key
+    rejected, uniform_cache = [], {}
     for winner in feasible[:TRY_FINALISTS]:
-        log(f"fine-tuning the winner (trial {winner['number']}: {_summary(winner, key)}) for {final_epochs} epochs")
-        # a per-part candidate carries its recipe (one step per part); otherwise one step for the whole model
-        recipe = winner.get("recipe") or {"steps": [{"method": "channel", "ratio": 0.0,
-                                                     "importance": winner["importance"], "ratios": winner["ratios"]}]}
-        final = prune_run(dense_run, None, recipe=recipe, finetune_epochs=final_epochs, prepared=prepared,
-                          progress=progress)
-        final_score = score(final.model, prepared.val, prepared.target_scale)
+        log(f"fine-tuning the winner (trial {winner['number']}: {_summary(winner, key)})"
+            + (f" in {spec.cycles} cuts" if spec.cycles > 1 and not winner.get("recipe") else ""))
+        final, recovery = _recover(search, winner, spec, progress, log)
+        final_score = score(final.model, search.prepared.val, search.prepared.target_scale)
         drop = (dense["val_score"] - final_score) * (100.0 if key == "macro_f1" else 1.0)
         if limits.max_drop is not None and drop > limits.max_drop:
             rejected.append(f"trial {winner['number']}: validation drop {drop:.2f} > {limits.max_drop:g}")
             log(f"  {rejected[-1]} after fine-tuning; trying the next candidate")
             continue
-        final.config["fit"] = {"device": dev.name, "limits": limits.to_dict(), "trial": winner["number"],
-                               "int8": int8, "spec": spec.to_dict(),
-                               **({"criteria": winner["criteria"], "parts": search.parts} if search.parts else {})}
-        try:
-            with atomic_directory(out, overwrite=overwrite) as stage:
-                save_run(stage, model=final.model, config=final.config, architecture=final.architecture,
-                         metrics=final.metrics, overwrite=True)
-                result = export_run(stage, ExportSpec(formats=("tflite", "c"), int8=int8), prepared=prepared,
-                                    progress=progress)
-                measured = result["checks"]["int8" if int8 else "fp32"]
-                arena = measured["arena_bytes"] + ARENA_HEADROOM  # what the C header reserves
-                flash = measured["tflite_bytes"] + dev.runtime_flash_kb * 1024
-                if arena > limits.max_ram_kb * 1024 or flash > limits.max_flash_kb * 1024:
-                    rejected.append(f"trial {winner['number']}: measured arena {arena / 1024:.1f} KB / flash "
-                                    f"{flash / 1024:.0f} KB over {limits.max_ram_kb:g} / {limits.max_flash_kb:g} KB")
-                    log(f"  {rejected[-1]}; trying the next candidate")
-                    raise _Rejected
-                winner = {**winner, "final_val_score": final_score, "final_drop": drop, "selected_by": select}
-                pareto = {cost: [candidates[i]["number"] for i in
-                                 pareto_front([(c[cost], c["val_score"]) for c in candidates], higher_is_better=True)]
-                          for cost in ("est_energy_uj", "est_latency_ms")}
-                fit_record = FitResult(path=out, winner=winner, dense=dense, candidates=candidates, pareto=pareto,
-                                       measured=result["checks"], search_seconds=search.seconds[0],
-                                       trial_seconds=search.seconds[1],
-                                       limits=limits.to_dict(), parts=search.parts)
-                atomic_write_json(stage / "fit.json", {**fit_record.to_dict(), "sensitivity": search.sens,
-                                                       "validation_subjects": list(prepared.split.val_subjects)})
-                staged = Run(path=stage, config=final.config, architecture=final.architecture, model=final.model,
-                             metrics={**final.metrics, "tflm": result["checks"]})
-                report = build_report([dense_run, staged], dev, baseline=dense_run, int8=int8)
-                report["runs"][-1].update(name=out.name, path=str(out))  # where it will be, not the staging dir
-                report["search"] = {
-                    "candidates": [{k: c[k] for k in ("number", "val_score", "est_energy_uj", "est_latency_ms",
-                                                      "feasible")} for c in candidates],
-                    "pareto": pareto, "winner": winner["number"],
-                    "limit": {"est_energy_uj": limits.max_energy_uj, "est_latency_ms": limits.max_latency_ms},
-                    "score_label": "validation MAE (negated)" if key == "mae" else "validation macro-F1"}
-                write_report(report, stage / "report")
-        except _Rejected:
-            continue  # nothing was written: the staged directory is removed
-        except ConfigError as e:  # export refused it (e.g. int8 diverged): the next finalist may pass
-            rejected.append(f"trial {winner['number']}: {e}")
+        winner = {**winner, "final_val_score": final_score, "final_drop": drop, "selected_by": search.select}
+        contenders = [_contender("fit", final, search.prepared, recovery["seconds"])]
+        if spec.baselines and any(r > 0 for r in winner["ratios"].values()):
+            contenders += _baselines(search, final, spec, dev, limits, uniform_cache, recovery, log)
+        contenders.sort(key=lambda c: (-c.val_score, c.val_loss))
+        if contenders[0].name != "fit":
+            best = contenders[0]
+            log(f"the {best.name.replace('_', ' ')} baseline beats the pruned winner on validation "
+                f"({best.val_score:.3f} vs {final_score:.3f}): shipping it (docs/budget.md)")
+        for contender in contenders:
+            try:
+                return _ship(search, contender, contenders, winner, recovery, spec, limits, dev, out,
+                             overwrite=overwrite, progress=progress)
+            except _Rejected as e:
+                rejected.append(f"trial {winner['number']} ({contender.name}): {e}")
+            except ConfigError as e:  # export refused it (e.g. int8 diverged): the next one may pass
+                rejected.append(f"trial {winner['number']} ({contender.name}): {e}")
             log(f"  {rejected[-1]}; trying the next candidate")
-            continue
-        return fit_record
     raise ConfigError(f"the best {len(rejected)} candidates failed their measured checks ({'; '.join(rejected)}); "
                       "tighten the limits slightly so the estimates leave room, or run more --trials")
+
+
+@dataclass
+class _Contender:
+    name: str  # fit, scratch or uniform_width
+    run: object  # a Run in memory
+    val_score: float
+    val_loss: float  # classification: validation cross-entropy, which breaks ties of the metric (0 for regression)
+    seconds: float  # its own training or fine-tuning time
+
+
+def _contender(name: str, run, prepared, seconds: float) -> _Contender:
+    from wearprune.autofit.sensitivity import score
+
+    return _Contender(name, run, score(run.model, prepared.val, prepared.target_scale),
+                      _val_loss(run.model, prepared.val), seconds)
+
+
+def _val_loss(model, val) -> float:
+    """Mean cross-entropy on validation (0 for regression): a few validation windows often tie on macro-F1."""
+    import numpy as np
+    import torch
+
+    from wearprune.evaluate import predict
+
+    if val.task != "classification":
+        return 0.0
+    logits = torch.from_numpy(predict(model, val.X))
+    return float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(np.asarray(val.y))))
+
+
+def _recover(search: _Search, winner: dict, spec: FitSpec, progress: bool, log):
+    """The winner pruned from the start run (in ``spec.cycles`` cuts unless it is a per-part recipe), each cut
+    fine-tuned with distillation from the teacher; one such fine-tune per learning rate, the best on
+    validation kept (its epoch chosen by early stopping on validation)."""
+    from wearprune.autofit.sensitivity import score
+    from wearprune.prune.schedule import cycle_ratios
+    from wearprune.train import epochs_for_steps
+    from wearprune.verbs.prune import prune_run
+
+    recipe, cycles = _recipe_of(winner), 1
+    if spec.cycles > 1 and not winner.get("recipe"):
+        sizes = groups_of(search.start.model, search.example)
+        steps = cycle_ratios(sizes, winner["ratios"], spec.cycles)
+        recipe = {"steps": [{"method": "channel", "ratio": 0.0, "importance": winner["importance"], "ratios": r}
+                            for r in steps]}
+        cycles = spec.cycles
+    elif spec.cycles > 1:
+        log("  note: a per-part winner is cut in one step (--cycles applies to single-criterion candidates)")
+    epochs = epochs_for_steps(spec.final_epochs, len(search.prepared.train), search.start.config["train"]["batch_size"],
+                              FINAL_MIN_STEPS)
+    best, tried, started = None, [], time.perf_counter()
+    for lr in spec.final_lrs:
+        final = prune_run(search.start, None, recipe=recipe, cycles=cycles, finetune_epochs=epochs, lr=lr,
+                          prepared=search.prepared, teacher=search.teacher.model, progress=progress)
+        got = score(final.model, search.prepared.val, search.prepared.target_scale)
+        tried.append({"lr": lr, "val_score": got, "best_epoch": final.metrics.get("history", {}).get("best_epoch")})
+        if len(spec.final_lrs) > 1:
+            log(f"  final fine-tune at lr {lr:g}: validation {search.key} {abs(got):.3f}")
+        if best is None or got > best[1]:
+            best = (final, got, lr)
+    return best[0], {"cycles": cycles, "epochs_per_cycle": epochs, "tried": tried, "lr": best[2],
+                     "seconds": time.perf_counter() - started}
+
+
+def _baselines(search: _Search, final, spec: FitSpec, dev, limits: Budget, uniform_cache: dict, recovery: dict,
+               log) -> list[_Contender]:
+    """The winner's architecture from scratch, and the zoo model at the width that meets the limits, both trained
+    with the dense run's recipe for the epochs the winner saw in total."""
+    from wearprune.runs import Run, architecture_of
+    from wearprune.verbs.evaluate import measure
+
+    prepared, start = search.prepared, search.start
+    epochs = total_epochs(start, recovery["cycles"] * recovery["epochs_per_cycle"])
+    seed = start.config["train"]["seed"]
+    train_cfg = start.config["train"]
+    out = []
+    started = time.perf_counter()
+    log(f"baselines: the winner's architecture from scratch, and the zoo model at one width within the limits "
+        f"({epochs} epochs each)")
+    model = fresh_copy(final.model, seed)
+    history = train_baseline(model, prepared, train_cfg, epochs, seed)
+    metrics, _ = measure(model, prepared)
+    metrics["history"] = history.to_dict()
+    config = {**start.config, "train": {**train_cfg, "epochs": epochs}, "baseline": "scratch"}
+    out.append(_contender("scratch", Run(path=Path("scratch"), config=config, architecture=final.architecture,
+                                         model=model, metrics=metrics), prepared, time.perf_counter() - started))
+    if "width" not in uniform_cache:
+        uniform_cache["width"] = uniform_width(start.architecture, search.example, dev, limits, spec.int8)
+    width = uniform_cache["width"]
+    if width is None:
+        log("  no width multiplier of the zoo model meets the limits: no uniform-width baseline")
+        return out
+    started = time.perf_counter()
+    arch = start.architecture
+    model = build_uniform(arch, width, seed)
+    history = train_baseline(model, prepared, train_cfg, epochs, seed)
+    metrics, _ = measure(model, prepared)
+    metrics["history"] = history.to_dict()
+    config = {**start.config, "model": {**start.config["model"], "width": width},
+              "train": {**train_cfg, "epochs": epochs}, "baseline": "uniform_width"}
+    uniform_arch = architecture_of(arch["model"], width, arch["spec"], options=arch.get("options"))
+    out.append(_contender("uniform_width", Run(path=Path("uniform_width"), config=config, architecture=uniform_arch,
+                                               model=model, metrics=metrics), prepared, time.perf_counter() - started))
+    for c in out:
+        log(f"  {c.name}: validation {search.key} {abs(c.val_score):.3f} ({c.seconds:.0f} s)")
+    return out
+
+
+def _record(c: _Contender, search: _Search, dev, int8: bool) -> dict:
+    """What fit.json keeps of a contender: its scores (validation; test, measured in PyTorch) and costs."""
+    from wearprune.devices import estimate_cost
+
+    cost = estimate_cost(c.run.model, search.example, dev, int8=int8)
+    test = c.run.metrics.get("test", {})
+    return {"val_score": c.val_score, "val_loss": c.val_loss,
+            "test": {k: test[k] for k in ("macro_f1", "accuracy", "mae") if k in test},
+            "macs": cost.macs, "params": cost.params, "est_arena_bytes": cost.arena_bytes,
+            "est_flash_bytes": cost.flash_bytes, "est_latency_ms": cost.latency_ms, "est_energy_uj": cost.energy_uj,
+            "width": c.run.architecture.get("width"), "seconds": c.seconds,
+            "epochs": len(c.run.metrics.get("history", {}).get("epochs", []))}
+
+
+def _ship(search: _Search, chosen: _Contender, contenders: list[_Contender], winner: dict, recovery: dict,
+          spec: FitSpec, limits: Budget, dev, out, *, overwrite: bool, progress: bool) -> FitResult:
+    """Write ``chosen`` as the output run, export it and check it in TensorFlow Lite Micro; the other contenders
+    go under ``baselines/`` as runs of their own. Raises _Rejected (nothing written) when a measured figure
+    breaks a limit."""
+    from wearprune.export.c_array import ARENA_HEADROOM
+    from wearprune.report import build_report, write_report
+    from wearprune.runs import Run, save_run
+    from wearprune.verbs.export import export_run
+
+    int8, candidates = spec.int8, search.candidates
+    fit_config = {"device": dev.name, "limits": limits.to_dict(), "trial": winner["number"], "int8": int8,
+                  "spec": spec.to_dict(), "shipped": chosen.name,
+                  **({"criteria": winner["criteria"], "parts": search.parts} if search.parts else {})}
+    final = chosen.run
+    config = {**final.config, "fit": fit_config}
+    records = {c.name: _record(c, search, dev, int8) for c in contenders}
+    with atomic_directory(out, overwrite=overwrite) as stage:
+        save_run(stage, model=final.model, config=config, architecture=final.architecture, metrics=final.metrics,
+                 overwrite=True)
+        result = export_run(stage, ExportSpec(formats=("tflite", "c"), int8=int8), prepared=search.prepared,
+                            progress=progress)
+        measured = result["checks"]["int8" if int8 else "fp32"]
+        arena = measured["arena_bytes"] + ARENA_HEADROOM  # what the C header reserves
+        flash = measured["tflite_bytes"] + dev.runtime_flash_kb * 1024
+        if arena > limits.max_ram_kb * 1024 or flash > limits.max_flash_kb * 1024:
+            raise _Rejected(f"measured arena {arena / 1024:.1f} KB / flash {flash / 1024:.0f} KB over "
+                            f"{limits.max_ram_kb:g} / {limits.max_flash_kb:g} KB")
+        others = []
+        for c in contenders:
+            if c is chosen:
+                continue
+            path = stage / "baselines" / c.name
+            save_run(path, model=c.run.model, config={**c.run.config, "fit": {**fit_config, "shipped": c.name}},
+                     architecture=c.run.architecture, metrics=c.run.metrics, overwrite=True)
+            others.append(Run(path=Path(c.name), config=c.run.config, architecture=c.run.architecture,
+                              model=c.run.model, metrics=c.run.metrics))
+        pareto = {cost: [candidates[i]["number"] for i in
+                         pareto_front([(c[cost], c["val_score"]) for c in candidates], higher_is_better=True)]
+                  for cost in ("est_energy_uj", "est_latency_ms")}
+        fit_record = FitResult(path=out, winner=winner, dense=search.dense, candidates=candidates, pareto=pareto,
+                               measured=result["checks"], search_seconds=search.seconds[0],
+                               trial_seconds=search.seconds[1], limits=limits.to_dict(), parts=search.parts,
+                               shipped=chosen.name, contenders=records if len(contenders) > 1 else None,
+                               grow=search.grow, ranking=search.ranking, recovery=recovery)
+        atomic_write_json(stage / "fit.json", {**fit_record.to_dict(), "sensitivity": search.sens,
+                                               "validation_subjects": list(search.prepared.split.val_subjects)})
+        staged = Run(path=stage, config=config, architecture=final.architecture, model=final.model,
+                     metrics={**final.metrics, "tflm": result["checks"]})
+        extra = others + ([Run(path=Path(f"teacher x{search.grow['teacher']['factor']:g}"),
+                               config=search.teacher.config, architecture=search.teacher.architecture,
+                               model=search.teacher.model, metrics=search.teacher.metrics)]
+                          if search.grow and search.teacher is not search.dense_run else [])
+        report = build_report([search.dense_run, staged, *extra], dev, baseline=search.dense_run, int8=int8)
+        report["runs"][1].update(name=out.name, path=str(out))  # where it will be, not the staging dir
+        report["shipped"] = chosen.name
+        report["search"] = {
+            "candidates": [{k: c[k] for k in ("number", "val_score", "est_energy_uj", "est_latency_ms",
+                                              "feasible")} for c in candidates],
+            "pareto": pareto, "winner": winner["number"],
+            "limit": {"est_energy_uj": limits.max_energy_uj, "est_latency_ms": limits.max_latency_ms},
+            "score_label": "validation MAE (negated)" if search.key == "mae" else "validation macro-F1"}
+        write_report(report, stage / "report")
+    return fit_record
 
 
 def is_uniform(candidate: dict) -> bool:

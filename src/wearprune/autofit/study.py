@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 IMPORTANCES = ("l2", "taylor", "fpgm")
 STEP = 0.0625  # ratio grid: fine enough that the least-pruned model within a budget uses most of it
 MAX_RATIO = 0.875
+TRIAL_MIN_STEPS = 100  # a candidate's fine-tune (and an inner fold's) gets at least this many optimizer steps
+FINAL_MIN_STEPS = 300  # the winner's final fine-tune, per cut
 # A worker killed mid-trial leaves its trial RUNNING. On this machine the search sees at once that its process is
 # gone (``recover_orphans``); elsewhere, after the grace period without a heartbeat. Either way the trial is failed
 # and its parameters queued again, once. Generous, because a busy worker's heartbeat thread can be late.
@@ -66,6 +68,8 @@ class Job:
     seed: int
     profile: DeviceProfile | None = None
     parts: dict[str, list[str]] | None = None  # part name -> module-name patterns (resolved; docs/parts.md)
+    teacher: str | None = None  # the run trials distil from (fit --grow auto: the widest); None: ``run``
+    reference: float | None = None  # the validation score drops are counted from (the user's dense run)
 
     def __post_init__(self):
         from wearprune.devices import load_device
@@ -76,6 +80,8 @@ class Job:
         object.__setattr__(self, "run", str(Path(self.run).resolve()))
         if self.data_root is not None:
             object.__setattr__(self, "data_root", str(Path(self.data_root).expanduser().resolve()))
+        if self.teacher is not None:
+            object.__setattr__(self, "teacher", str(Path(self.teacher).resolve()))
 
     def to_json(self) -> str:
         """The job as JSON text, for a process started by hand (never a pickle)."""
@@ -341,7 +347,9 @@ class _Context:
         self.example = self.calib[0][:1]
         self.groups = list(groups_of(self.run.model, self.example))
         self.parts = plan_parts(job.parts, self.run.model, self.example) if job.parts else None
-        self.dense = score(self.run.model, self.prepared.val, self.prepared.target_scale)
+        self.teacher = load_run(job.teacher).model if job.teacher else self.run.model
+        self.dense = job.reference if job.reference is not None else score(self.run.model, self.prepared.val,
+                                                                            self.prepared.target_scale)
         # a drop in macro-F1 points (x100) or in the regression target's units (BPM)
         self.drop_scale = 100.0 if self.prepared.dataset.task == "classification" else 1.0
 
@@ -370,7 +378,7 @@ def evaluate_candidate(ctx, ratios: dict[str, float], importance: str, epochs: i
     from wearprune.devices import estimate_cost
     from wearprune.prune import prune
     from wearprune.prune.recipe import Recipe, apply_recipe
-    from wearprune.train import TrainConfig, fit
+    from wearprune.train import TrainConfig, epochs_for_steps, fit
 
     prep = ctx.prepared
     ratios = fill_budget(ctx, ratios)
@@ -388,10 +396,11 @@ def evaluate_candidate(ctx, ratios: dict[str, float], importance: str, epochs: i
     tuned = all(v <= 0 for v in hardware.values()) and epochs > 0
     if tuned:  # only candidates that fit the chip are worth training time
         train_cfg = ctx.run.config["train"]
+        epochs = epochs_for_steps(epochs, len(prep.train), train_cfg["batch_size"], TRIAL_MIN_STEPS)
         cfg = TrainConfig(epochs=epochs, batch_size=train_cfg["batch_size"], lr=1e-3, patience=epochs,
                           seed=ctx.job.seed, class_weighted=train_cfg.get("class_weighted", True),
                           augment=list(train_cfg.get("augment", [])))
-        fit(pruned, prep.train, prep.val, cfg, teacher=ctx.run.model, target_scale=prep.target_scale)
+        fit(pruned, prep.train, prep.val, cfg, teacher=ctx.teacher, target_scale=prep.target_scale)
     value = score(pruned, prep.val, prep.target_scale)
     drop = (ctx.dense - value) * ctx.drop_scale
     excess = ctx.limits.excess(cost, drop)

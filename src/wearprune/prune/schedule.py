@@ -177,3 +177,23 @@ def schedule_from_dict(d: Mapping[str, Any]) -> Schedule:
     if not isinstance(kind, str) or kind not in SCHEDULES:
         raise ConfigError(f"unknown schedule kind {kind!r}; choose one of: {', '.join(SCHEDULES)}")
     return SCHEDULES[kind].from_dict(d)
+
+
+def cycle_ratios(sizes: Mapping[str, int], ratios: Mapping[str, float], cycles: int) -> list[dict[str, float]]:
+    """Per-group ratios that reach ``ratios`` (one-shot shares of each group's ``sizes``) in ``cycles`` cuts.
+
+    Each cut removes an equal share of the units still to go, as a ratio of the group's width at that cut,
+    so the last cut leaves exactly the widths the one-shot prune leaves (the pruner keeps
+    ``size - round(ratio * size)`` units)."""
+    cycles = _integer("cycles", cycles, 1)
+    keep_final = {g: sizes[g] - int(round(r * sizes[g])) for g, r in ratios.items()}
+    width = {g: sizes[g] for g in ratios}
+    steps = []
+    for c in range(1, cycles + 1):
+        step = {}
+        for g in ratios:
+            keep = sizes[g] - int(round((sizes[g] - keep_final[g]) * c / cycles))
+            step[g] = (width[g] - keep) / width[g] if width[g] else 0.0
+            width[g] = keep
+        steps.append(step)
+    return steps

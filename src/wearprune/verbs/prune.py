@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from ..data.prepare import PreparedData, calibration_sample, prepare_from_config
+from ..errors import ConfigError
 from ..progress import progress_bar
 from ..runs import Run, architecture_of, load_run, save_run
 from ..specs import PruneSpec
@@ -17,11 +20,14 @@ from .outdir import check_out
 
 def prune_run(run: str | Path | Run, out: str | Path | None = None, spec: PruneSpec | None = None, *,
               data_root: str | None = None, prepared: PreparedData | None = None, overwrite: bool = False,
-              progress: bool = False, **fields_: object) -> Run:
+              progress: bool = False, teacher: torch.nn.Module | None = None, **fields_: object) -> Run:
     """Prune a trained run as ``spec`` says (or the same fields as keywords: ``method``, ``ratio``,
     ``importance``, ``recipe``, ``finetune_epochs``, ``cycles``, ``distill``, ``lr``, ``options``,
     ``calib_windows``), fine-tune it, evaluate both on the same test subjects, and write ``out``
-    (``None``: keep it in memory). ``prepared``: the run's data when the caller has it already."""
+    (``None``: keep it in memory). ``prepared``: the run's data when the caller has it already.
+
+    ``cycles`` > 1 with a ``recipe``: each of its steps is one cut, fine-tuned before the next (the recipe
+    holds ``cycles`` steps). ``teacher``: distil from this model instead of the dense run's (fit --grow)."""
     from ..prune import MaskKeeper, zero_masks
     from ..prune.recipe import PruneStep, Recipe, apply_recipe
     from ..prune.schedule import IterativeSchedule
@@ -32,6 +38,9 @@ def prune_run(run: str | Path | Run, out: str | Path | None = None, spec: PruneS
     prepared = prepared or prepare_from_config(dense.config, data_root)
     if spec.recipe:
         steps = Recipe.from_dict(spec.recipe)
+        if spec.cycles > 1 and len(steps.steps) != spec.cycles:
+            raise ConfigError(f"an iterative recipe holds one step per cycle: {spec.cycles} cycles, "
+                              f"{len(steps.steps)} steps")
     else:
         # Iterative pruning: each cycle removes the same share of what remains, then fine-tunes.
         share = IterativeSchedule(spec.ratio, spec.cycles).fraction_per_cycle if spec.cycles > 1 else spec.ratio
@@ -41,7 +50,8 @@ def prune_run(run: str | Path | Run, out: str | Path | None = None, spec: PruneS
     calib = calibration_sample(prepared, seed, spec.calib_windows)
     example = calib[0][:1]
     model, summaries, history = dense.model, [], None
-    rounds = [[s] for s in steps.steps] if spec.cycles > 1 and not spec.recipe else [steps.steps]
+    rounds = [[s] for s in steps.steps] if spec.cycles > 1 else [steps.steps]
+    teacher = teacher if teacher is not None else dense.model
     for k, round_steps in enumerate(rounds, 1):
         model, done = apply_recipe(model, example, Recipe(round_steps), calib=calib, task=prepared.dataset.task,
                                    seed=seed)
@@ -57,7 +67,7 @@ def prune_run(run: str | Path | Run, out: str | Path | None = None, spec: PruneS
                                                                           if len(rounds) > 1 else "")
             with progress_bar(progress, title, cfg.epochs) as bar:
                 history = fit_model(model, prepared.train, prepared.val, cfg,
-                                    teacher=dense.model if spec.distill else None,
+                                    teacher=teacher if spec.distill else None,
                                     target_scale=prepared.target_scale, on_epoch=bar.epoch, on_batch=bar.batch,
                                     after_step=keeper.step if keeper else None)
     metrics, extra = measure(model, prepared)
