@@ -55,7 +55,7 @@ PLAN = [
     ("troika-resnet1d", "troika", "resnet1d", 4, [0], {"batch_size": 32}),
     ("hmp-cnn_gru", "hmp", "cnn_gru", 4, [0], {"batch_size": 64}),
 ]
-VARIANTS = ("dense", "scratch", "uniform_width", "torch_pruning", "fit", "fit_grow")
+VARIANTS = ("dense", "scratch", "uniform_width", "torch_pruning", "fit", "fit_grow", "fit_uniform")
 DOC = Path("docs/budget.json")
 
 
@@ -111,12 +111,15 @@ def run_fold(row_id, name, model, fold, seed, settings, work: Path, data_root) -
         _append({**base, "variant": "dense", **_scores(dense_dir, prepared, metric, example),
                  "train_seconds": dense.metrics["history"]["seconds"]})
     runs = {}
-    for variant, grow in (("fit", None), ("fit_grow", GROW)):
+    # fit_uniform: the same search (its trials are reused) but the uniform cut shipped, no baselines: is the
+    # inner-fold ranking of the finalists better than the uniform cut? (paired with fit's pruned winner)
+    for variant, options in (("fit", {}), ("fit_grow", {"grow": GROW}),
+                             ("fit_uniform", {"select": "uniform", "baselines": False})):
         out = key / variant.replace("_", "-")
         started = time.perf_counter()
         if not (out / "fit.json").exists():
-            wp.fit(dense_dir, DEVICE, out, max_latency_ms=limit, grow=grow, data_root=data_root, overwrite=True,
-                   log=lambda m: print(f"    {m}", flush=True), **FIT)
+            wp.fit(dense_dir, DEVICE, out, max_latency_ms=limit, data_root=data_root, overwrite=True,
+                   log=lambda m: print(f"    {m}", flush=True), **FIT, **options)
         record = json.loads((out / "fit.json").read_text())
         runs[variant] = (out, record)
         if variant not in done:
@@ -270,9 +273,18 @@ def aggregate(runs: list[dict]) -> list[dict]:
                                                  [by[ref][k]["value"] * scale for k in pairs])
                         row[f"diff_vs_{ref}"] = {"mean": d.mean, "ci95": [d.low, d.high], "p": d.p_value,
                                                  "n": len(pairs), "unit": "points" if scale == 100 else metric}
-                if variant.startswith("fit"):
+                if variant in ("fit", "fit_grow"):
                     row["shipped"] = {s: sum(r.get("shipped") == s for r in got.values())
                                       for s in ("fit", "scratch", "uniform_width")}
+                if variant == "fit_uniform":  # fit's own pruned winner (ranked on inner folds) vs the uniform cut
+                    pairs = [k for k in got if k in by["fit"] and (by["fit"][k].get("contenders") or {}).get("fit")]
+                    if len(pairs) >= 2:
+                        _, d = paired_difference([by["fit"][k]["contenders"]["fit"]["test"] * scale for k in pairs],
+                                                 [got[k]["value"] * scale for k in pairs])
+                        row["search_minus_uniform"] = {"mean": d.mean, "ci95": [d.low, d.high], "p": d.p_value,
+                                                       "n": len(pairs),
+                                                       "picked_uniform": sum(bool(by["fit"][k].get(
+                                                           "inner_pick_uniform")) for k in pairs)}
             rows.append(row)
     return rows
 
@@ -324,7 +336,8 @@ def to_markdown(doc: dict) -> str:
         "ranked on 3 inner folds over the training subjects, baselines on; `fit_grow` adds `--grow 2`. "
         "`fit` and `fit_grow` are what `wearprune fit` ships: the pruned winner, or a baseline that beat it on "
         "validation (the *shipped* column counts which). `scratch` and `uniform_width` are `fit_grow`'s own "
-        "baselines.",
+        "baselines. `fit_uniform` reuses `fit`'s search but ships its uniform cut (`--select uniform "
+        "--no-baselines`). `torch_pruning` is cut to the MACs of `fit`'s pruned winner.",
         "",
     ]
     for _, name, model, *_ in PLAN:
@@ -352,6 +365,11 @@ def to_markdown(doc: dict) -> str:
                          f"(limit {r['latency_limit_ms']:.2f}) | {r['energy_uj']:.1f} | "
                          f"{(r.get('train_seconds') or 0):.0f} | {shipped} |")
         lines.append("")
+        su = next((r.get("search_minus_uniform") for r in mine if r.get("search_minus_uniform")), None)
+        if su:
+            lines += [f"Selection: `fit`'s pruned winner (finalists ranked on inner folds) minus the uniform cut of "
+                      f"the same search (`fit_uniform`, same recovery): {_diff(su)} ({su['n']} pairs; the inner folds "
+                      f"picked the uniform cut in {su['picked_uniform']}).", ""]
     lines += [doc.get("verdict", ""), ""] if doc.get("verdict") else []
     return "\n".join(lines).rstrip() + "\n"
 

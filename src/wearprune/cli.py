@@ -477,6 +477,8 @@ def cv_cmd(
     trials: int = typer.Option(24, "--trials", help="--fit: search trials per fold"),
     trial_epochs: int = typer.Option(3, "--trial-epochs", help="--fit: fine-tuning epochs per candidate"),
     final_epochs: int = typer.Option(10, "--final-epochs", help="--fit: fine-tuning epochs of the winner"),
+    grow: str = typer.Option(None, "--grow", help="--fit: train the model W x wider first and prune that (a factor, "
+                             "or auto)"),
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
     rate: float = typer.Option(None, help="sampling rate in Hz (user recordings)"),
     window_s: float = typer.Option(None, help="window length in seconds (user recordings)"),
@@ -493,14 +495,14 @@ def cv_cmd(
 
     fit_given = {"max_latency_ms": max_latency_ms, "max_energy_uj": max_energy_uj, "max_ram_kb": max_ram_kb,
                  "max_flash_kb": max_flash_kb}
-    if not fit and any(v is not None for v in fit_given.values()):
-        raise ConfigError("--max-latency-ms, --max-energy-uj, --max-ram-kb and --max-flash-kb are limits of --fit "
-                          "DEVICE; add --fit")
+    if not fit and (any(v is not None for v in fit_given.values()) or grow is not None):
+        raise ConfigError("--max-latency-ms, --max-energy-uj, --max-ram-kb, --max-flash-kb and --grow are options of "
+                          "--fit DEVICE; add --fit")
     cfg = _train_config(augment, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience,
                         device=device, label_smoothing=label_smoothing)
     variant_prune = parse_prune(prune, finetune_epochs=finetune) if prune is not None else None
     variant_fit = FitSpec(device=fit, int8=int8, trials=trials, trial_epochs=trial_epochs,
-                          final_epochs=final_epochs, **fit_given) if fit else None
+                          final_epochs=final_epochs, grow=grow, **fit_given) if fit else None
     given = {"rate_hz": rate, "window_s": window_s, "step_s": step_s, "label_column": label_column,
              "subject_column": subject_column, "task": task}
     options = {k: v for k, v in given.items() if v is not None}

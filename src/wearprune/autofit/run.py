@@ -173,7 +173,8 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
               limits=limits.to_dict(),
               int8=int8, storage=spec.storage or default_storage(Path(start.path)),
               study=study_name(Path(start.path), str(spec.device), limits.to_dict(), int8, spec.trial_epochs,
-                               seed, plan.where if plan else None),
+                               seed, plan.where if plan else None,
+                               str(teacher.path) if teacher is not start else None),
               trials=trials, trial_epochs=spec.trial_epochs, seed=seed, parts=plan.where if plan else None,
               teacher=str(teacher.path) if teacher is not start else None,
               reference=dense_score if start is not dense_run else None)

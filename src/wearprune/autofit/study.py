@@ -96,12 +96,13 @@ class Job:
 
 
 def study_name(run: Path, device: str, limits: dict, int8: bool, trial_epochs: int, seed: int,
-               parts: dict | None = None) -> str:
+               parts: dict | None = None, teacher: str | None = None) -> str:
     """Same run (path and weights), device, limits and trial settings → the same study, so re-running
     the command resumes it; a retrained run starts a new one instead of reusing stale scores. Parts
     change the search space, so they name another study (none: the name searches had before parts)."""
     weights = hashlib.sha1((run / "model.safetensors").read_bytes()).hexdigest()
-    key = [str(run.resolve()), weights, device, limits, int8, trial_epochs, seed] + ([parts] if parts else [])
+    key = [str(run.resolve()), weights, device, limits, int8, trial_epochs, seed] + ([parts] if parts else []) + (
+        [{"teacher": str(Path(teacher).resolve())}] if teacher else [])  # another teacher scores trials differently
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return f"fit-{Path(device).stem}-{digest[:10]}"
 
