@@ -156,3 +156,27 @@ def test_grow_is_refused_for_a_pruned_run_and_bad_values(run, tmp_path):
     assert wp.FitSpec(device="nrf52840", grow="2").grow == 2.0
     res = wearprune("fit", str(pruned), "--device", "nrf52840", "--grow", "2", "--out", str(tmp_path / "f"))
     assert_clean_error(res, "not a plain zoo model")
+
+
+def test_uniform_width_is_the_widest_zoo_model_within_the_limits(run):
+    from wearprune.autofit.baselines import WIDTH_STEP, build_uniform, fresh_copy, uniform_width
+    from wearprune.devices import load_device
+    from wearprune.devices.budget import Budget
+
+    dense = wp.load_run(run)
+    example = torch.zeros(1, *dense.architecture["spec"]["input_shape"])
+    dev = load_device("nrf52840")
+    limits = Budget.for_device(dev, max_latency_ms=_latency(run) / 4)
+    width = uniform_width(dense.architecture, example, dev, limits, True)
+    assert 0 < width < 1
+
+    def fits(w):
+        return limits.fits(wp.estimate_cost(build_uniform(dense.architecture, w, 0), example, dev, int8=True))
+
+    assert fits(width) and not fits(width + WIDTH_STEP)
+    # the from-scratch twin: the same shapes, other weights
+    twin = fresh_copy(dense.model, seed=5)
+    shapes = {k: v.shape for k, v in dense.model.state_dict().items()}
+    assert {k: v.shape for k, v in twin.state_dict().items()} == shapes
+    conv = next(k for k in shapes if k.endswith("weight") and len(shapes[k]) == 3)
+    assert not torch.equal(twin.state_dict()[conv], dense.model.state_dict()[conv])
