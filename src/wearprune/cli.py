@@ -385,7 +385,8 @@ def demo(
     out: Path = typer.Option(Path("runs/demo"), help="folder for the demo's run directories"),
     device: str = typer.Option("nrf52840", help="device to fit (see `wearprune devices`)"),
     max_latency_ms: float = typer.Option(5.0, "--max-latency-ms", help="latency budget per inference on the device"),
-    epochs: int = typer.Option(None, help="training epochs of the dense model (default: 20 on HMP, 40 otherwise)"),
+    epochs: int = typer.Option(None, help="training epochs of the dense model (default: the training recipe's "
+                               "60 with patience 15 on HMP, 40 otherwise)"),
     trials: int = typer.Option(12, help="search trials"),
     grow: float = typer.Option(2.0, help="width factor of the model trained before pruning (1: prune the dense one)"),
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
@@ -408,7 +409,7 @@ def demo(
     console.print(Text.assemble(("wearprune demo", "bold"), f": {what} -> {device}, int8, <= {max_latency_ms:g} ms per "
                                 "inference"))
     console.print(Text.assemble(("1/3 train", "bold"), " the dense baseline (cnn1d)"))
-    config = TrainConfig(epochs=epochs or (20 if hmp else 40), batch_size=64 if hmp else 16, patience=8 if hmp else 15)
+    config = TrainConfig(epochs=epochs or (None if hmp else 40), batch_size=64 if hmp else 16)
     run = train_run(data, "cnn1d", out / "dense", config=config, overwrite=overwrite, data_root=data_root,
                     progress=True)
     _print_metrics(evaluate_run(run, data_root=data_root, progress=False), f"dense cnn1d on {data} -> {out / 'dense'}")
