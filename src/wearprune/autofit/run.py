@@ -134,6 +134,8 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
     folds, ranking = _ranking_folds(spec, prepared, log)
     if select == "auto":
         select = "search" if folds else ("uniform" if _few(prepared) else "search")
+    if select != "search":
+        ranking = None  # the inner folds rank no finalists (--grow auto may still use them to pick a width)
     if not folds and _few(prepared):
         chosen = ("the uniform cut scaled to the budget" if select == "uniform"
                   else "the best on them anyway (--select search)")
