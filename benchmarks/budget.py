@@ -389,8 +389,48 @@ def to_markdown(doc: dict) -> str:
             lines += [f"Selection: `fit`'s pruned winner (finalists ranked on inner folds) minus the uniform cut of "
                       f"the same search (`fit_uniform`, same recovery): {_diff(su)} ({su['n']} pairs; the inner folds "
                       f"picked the uniform cut in {su['picked_uniform']}).", ""]
-    lines += [doc.get("verdict", ""), ""] if doc.get("verdict") else []
+    lines += ["## Targets (computed from the rows above)", ""] + verdict(rows) + [""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def verdict(rows: list[dict]) -> list[str]:
+    """The issue's targets, row by row: fit_grow at >= 5x fewer MACs within the latency limit, its paired
+    difference to dense (>= 0 points; <= +0.5 BPM), and whether it beats scratch and uniform_width by more
+    than the interval (the interval of the paired difference excludes 0 in its favour)."""
+    out = []
+    for _, name, model, *_ in PLAN:
+        grow = next((r for r in rows if (r["dataset"], r["model"], r["variant"]) == (name, model, "fit_grow")), None)
+        dense = next((r for r in rows if (r["dataset"], r["model"], r["variant"]) == (name, model, "dense")), None)
+        if not grow or not grow.get("n") or not dense or not dense.get("n"):
+            out.append(f"- {name} {model}: not measured yet.")
+            continue
+        mae = grow["metric"] == "mae"
+        ratio = dense["macs"] / grow["macs"]
+        within = grow["latency_ms"] <= grow["latency_limit_ms"] * 1.0001
+        d = grow.get("diff_vs_dense")
+        if d:
+            met = d["mean"] <= 0.5 if mae else d["mean"] >= 0
+            unit = "BPM" if mae else "points"
+            target = "<= +0.5 BPM" if mae else ">= 0 points"
+            vs_dense = f"{d['mean']:+.1f} {unit} vs dense ({'met' if met else 'missed'}: target {target})"
+        else:
+            vs_dense = "too few pairs for a difference"
+        beats = []
+        for ref in ("scratch", "uniform_width"):
+            dd = grow.get(f"diff_vs_{ref}")
+            if not dd or dd["ci95"][0] is None:
+                beats.append(f"{ref}: too few pairs")
+                continue
+            lo, hi = dd["ci95"]
+            better = hi < 0 if mae else lo > 0
+            worse = lo > 0 if mae else hi < 0
+            word = "beats it beyond the interval" if better else ("loses to it beyond the interval" if worse else
+                                                                   "no difference the interval can resolve")
+            beats.append(f"{ref}: {dd['mean']:+.1f} [{lo:+.1f}, {hi:+.1f}], {word}")
+        out.append(f"- {name} {model} (n = {grow['n']}): fit_grow at {ratio:.1f}x fewer MACs than dense "
+                   f"({'within' if within else 'over'} the latency limit on average); {vs_dense}; "
+                   + "; ".join(beats) + ".")
+    return out
 
 
 if __name__ == "__main__":
