@@ -440,9 +440,12 @@ def _demo_verdict(result) -> str:
     shown = f"{key} {before:.3f} dense -> {after:.3f} fitted (int8 in TFLite Micro: {tflm:.3f}), {macs:.1f}x fewer MACs"
     if better:
         return f"verdict: the fitted model is at least as accurate as the dense one on the test subjects: {shown}"
-    return (f"verdict: the fitted model is less accurate than the dense one on the test subjects: {shown}; the limit "
-            "forces a model that much smaller, and the shipped one was the best of the contenders on validation "
-            "subjects, which need not rank the same on test subjects (docs/budget.md measures this with CV)")
+    others = ", ".join(f"{name.replace('_', ' ')} {c['test'][key]:.3f}" for name, c in (result.contenders or {}).items()
+                       if key in c.get("test", {}))
+    return (f"verdict: the fitted model is less accurate than the dense one on the test subjects: {shown}. Why: the "
+            f"limit forces a model {macs:.1f}x smaller and no contender of that size matched the dense one"
+            + (f" (test {key}: {others}; the shipped one was the best on validation)" if others else "")
+            + "; docs/budget.md measures this with paired cross-validation")
 
 
 @app.command("cv")
