@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -43,6 +42,7 @@ from wearprune.io import atomic_write_json, atomic_write_text
 from wearprune.stats import mean_ci, paired_difference
 
 sys.path.insert(0, str(Path(__file__).parent))
+from prune_vs_peers import commit_id, torch_pruning_to  # noqa: E402  (a sibling script)
 
 DEVICE = "nrf52840"
 SPEEDUP = 5.0  # latency limit = dense latency / SPEEDUP
@@ -87,8 +87,6 @@ def _done(row_id: str, fold: int, seed: int) -> set[str]:
 
 
 def run_fold(row_id, name, model, fold, seed, settings, work: Path, data_root) -> None:
-    from prune_vs_peers import torch_pruning_to
-
     done = _done(row_id, fold.index, seed)
     if set(VARIANTS) <= done:
         return
@@ -235,7 +233,7 @@ def _load() -> dict:
 
 def _append(record: dict) -> None:
     doc = _load()  # re-read: another process may have added rows
-    record = {**record, "date": time.strftime("%Y-%m-%d"), "commit": _commit()}
+    record = {**record, "date": time.strftime("%Y-%m-%d"), "commit": commit_id()}
     doc["runs"] = [r for r in doc["runs"] if (r["row"], r["fold"], r["seed"], r["variant"]) !=
                    (record["row"], record["fold"], record["seed"], record["variant"])] + [json.loads(
                        json.dumps(record, default=float))]
@@ -244,14 +242,6 @@ def _append(record: dict) -> None:
     atomic_write_json(DOC, doc)
     shown = record.get("failed") or f"{record['value']:.4f}"
     print(f"  + {record['row']} fold {record['fold']} seed {record['seed']} {record['variant']}: {shown}", flush=True)
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 # -- aggregation and the Markdown ---------------------------------------------------------------------

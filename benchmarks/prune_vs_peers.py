@@ -55,7 +55,7 @@ def main() -> None:
         _write(out, json.loads(json_path.read_text())["rows"])
         return
     rows = json.loads(json_path.read_text())["rows"] if json_path.exists() else []
-    stamp = {"measured": time.strftime("%Y-%m-%d"), "commit": _commit()}
+    stamp = {"measured": time.strftime("%Y-%m-%d"), "commit": commit_id()}
     differ = 0
     for ds_name in args.datasets.split(","):
         prepared = prepare_data(ds_name)
@@ -111,7 +111,8 @@ def _compare(rows: list[dict], new: dict) -> int:
     return int(bool(diff))
 
 
-def _commit() -> str:
+def commit_id() -> str:
+    """The checkout's short commit (stamped on benchmark rows), or 'unknown'."""
     import subprocess
 
     try:
