@@ -510,6 +510,13 @@ def _baselines(search: _Search, final, spec: FitSpec, dev, limits: Budget, unifo
     return out
 
 
+def _label(c: _Contender) -> str:
+    """How the report names a contender."""
+    if c.name == "uniform_width":
+        return f"uniform width x{c.run.architecture.get('width', 0):.3g}"
+    return {"fit": "pruned winner", "scratch": "from scratch"}.get(c.name, c.name)
+
+
 def _record(c: _Contender, search: _Search, dev, int8: bool) -> dict:
     """What fit.json keeps of a contender: its scores (validation; test, measured in PyTorch) and costs."""
     from wearprune.devices import estimate_cost
@@ -559,7 +566,7 @@ def _ship(search: _Search, chosen: _Contender, contenders: list[_Contender], win
             path = stage / "baselines" / c.name
             save_run(path, model=c.run.model, config={**c.run.config, "fit": {**fit_config, "shipped": c.name}},
                      architecture=c.run.architecture, metrics=c.run.metrics, overwrite=True)
-            others.append(Run(path=Path(c.name), config=c.run.config, architecture=c.run.architecture,
+            others.append(Run(path=Path(_label(c)), config=c.run.config, architecture=c.run.architecture,
                               model=c.run.model, metrics=c.run.metrics))
         pareto = {cost: [candidates[i]["number"] for i in
                          pareto_front([(c[cost], c["val_score"]) for c in candidates], higher_is_better=True)]
@@ -578,7 +585,7 @@ def _ship(search: _Search, chosen: _Contender, contenders: list[_Contender], win
                                model=search.teacher.model, metrics=search.teacher.metrics)]
                           if search.grow and search.teacher is not search.dense_run else [])
         report = build_report([search.dense_run, staged, *extra], dev, baseline=search.dense_run, int8=int8)
-        report["runs"][1].update(name=out.name, path=str(out))  # where it will be, not the staging dir
+        report["runs"][1].update(name=f"{out.name} ({_label(chosen)})", path=str(out))  # not the staging dir
         report["shipped"] = chosen.name
         report["search"] = {
             "candidates": [{k: c[k] for k in ("number", "val_score", "est_energy_uj", "est_latency_ms",
