@@ -127,8 +127,8 @@ def test_demo_fits_hmp_when_the_data_root_has_it(tmp_path):
     test = set(fit["measured"]["int8"].get("test_subjects") or json.loads(
         (tmp_path / "demo" / "dense" / "config.json").read_text())["split"]["test_subjects"])
     assert len(fit["ranking"]["folds"]) == 3 and not test & {s for f in fit["ranking"]["folds"] for s in f}
-    # it trained large (x2) and weighed the winner against the same budget from scratch; a verdict line says which
-    assert fit["grow"]["teacher"]["factor"] == 2 and set(fit["contenders"]) == {"fit", "scratch", "uniform_width"}
+    # it weighed the winner against the same budget from scratch and at uniform width; a verdict line says how it did
+    assert set(fit["contenders"]) == {"fit", "scratch", "uniform_width"} and fit["shipped"] in fit["contenders"]
     assert "verdict: the fitted model is" in out
 
 
