@@ -338,7 +338,8 @@ def to_markdown(doc: dict) -> str:
         "inter-patient DS1->DS2 and DS2->DS1); n = folds × seeds per row. Metric: test macro-F1 (MAE in BPM for "
         "TROIKA) of the fp32 model in PyTorch; *int8* is the exported model in TensorFlow Lite Micro (measured), "
         "arena measured there; latency and energy estimated by the cost model. Differences are paired (same fold, "
-        "same seed) in macro-F1 points (BPM for TROIKA), mean [95 % t-interval], paired t-test p.",
+        "same seed) in macro-F1 points (BPM for TROIKA, where a negative difference is the better), mean [95 % "
+        "t-interval], paired t-test p. n = 4 gives a t-interval with 3 degrees of freedom: wide.",
         "",
         f"Fit settings: {FIT['trials']} trials, {FIT['trial_epochs']} trial epochs, {FIT['final_epochs']} final "
         "epochs (at least 300 optimizer steps), learning rates 1e-3 and 3e-3 (best on validation), finalists "
