@@ -362,7 +362,8 @@ def to_markdown(doc: dict) -> str:
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in mine:
             if not r["n"]:
-                lines.append(f"| {r['variant']} | 0 | fails: {r['failed'] or 'not run yet'} | | | | | | | | | | |")
+                shown = f"fails: {r['failed']}" if r["failed"] else "not run yet"
+                lines.append(f"| {r['variant']} | 0 | {shown} | | | | | | | | | | |")
                 continue
             lo, hi = r["ci95"]
             ci = f" [{_num(lo, metric)}, {_num(hi, metric)}]" if lo is not None else ""
