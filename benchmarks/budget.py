@@ -57,6 +57,7 @@ PLAN = [
 ]
 VARIANTS = ("dense", "scratch", "uniform_width", "torch_pruning", "fit", "fit_grow", "fit_uniform")
 DOC = Path("docs/budget.json")
+STARTED_AT = commit_id()  # the code this process runs (a later commit may land while a long benchmark runs)
 
 
 def main() -> None:
@@ -233,7 +234,7 @@ def _load() -> dict:
 
 def _append(record: dict) -> None:
     doc = _load()  # re-read: another process may have added rows
-    record = {**record, "date": time.strftime("%Y-%m-%d"), "commit": commit_id()}
+    record = {**record, "date": time.strftime("%Y-%m-%d"), "commit": STARTED_AT}
     doc["runs"] = [r for r in doc["runs"] if (r["row"], r["fold"], r["seed"], r["variant"]) !=
                    (record["row"], record["fold"], record["seed"], record["variant"])] + [json.loads(
                        json.dumps(record, default=float))]
@@ -330,7 +331,9 @@ def to_markdown(doc: dict) -> str:
     lines = [
         "# Pruning that pays? Fitted vs dense, from scratch, uniform width and Torch-Pruning at one budget",
         "",
-        "Measured by `benchmarks/budget.py` (" + ", ".join(f"{d} at {c}" for d, c in dates) + "). Budget: "
+        "Measured by `benchmarks/budget.py` (" + ", ".join(f"{d} at {c}" for d, c in dates) + "; each record in "
+        "docs/budget.json names its commit: the checkout's HEAD when it was written, which for the first records "
+        "can be a docs-only commit later than the code that ran). Budget: "
         f"{DEVICE}, int8, latency limit = the default-width dense model's estimated latency / {SPEEDUP:g} (HMP "
         "CNN-GRU: no prune reaches that, since a streaming GRU pays fixed per-op costs every frame, so there the "
         f"limit is docs/fit.md's: the latency of the model cut uniformly to 1/{SPEEDUP:g} of its MACs), the "
