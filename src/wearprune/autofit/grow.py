@@ -8,10 +8,10 @@ grow: a model already pruned (layer sizes or removed blocks in its architecture)
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+from wearprune.autofit.study import weights_digest
 from wearprune.errors import ConfigError
 
 AUTO_WIDTHS = (1.0, 2.0, 4.0)  # what --grow auto tries
@@ -50,7 +50,7 @@ def grown_run(dense, factor: float, prepared, *, progress: bool = False, log=pri
     arch = dense.architecture
     width = arch["width"] * factor
     path = Path(dense.path) / f"grow-x{factor:g}"
-    source = _weights_digest(Path(dense.path))
+    source = weights_digest(Path(dense.path))
     if path.exists():
         cached = load_run(path)
         if cached.config.get("grown_from", {}).get("weights") == source:
@@ -73,10 +73,6 @@ def grown_run(dense, factor: float, prepared, *, progress: bool = False, log=pri
                                                                           options=arch.get("options")),
              metrics=metrics, extra=extra, overwrite=True)
     return load_run(path)
-
-
-def _weights_digest(run: Path) -> str:
-    return hashlib.sha1((run / "model.safetensors").read_bytes()).hexdigest()
 
 
 def describe(factor: float, run) -> dict:

@@ -15,8 +15,6 @@ import numpy as np
 from wearprune.data.folds import subject_folds
 from wearprune.errors import DataError
 
-MIN_SUBJECTS_PER_FOLD = 1
-
 
 def inner_folds(prepared, k: int, seed: int = 0) -> list[tuple[object, object, list[str]]]:
     """(training side, held-out side, held-out subjects) for ``k`` folds over the training and validation

@@ -296,12 +296,10 @@ def _ranking_folds(spec: FitSpec, prepared, log):
                    "folds": [held for _, _, held in folds], "epochs": spec.trial_epochs}
 
 
-def _pruned_candidate(c: dict, start, example, prepared):
+def _pruned_candidate(c: dict, start, example, prepared, calib):
     """The candidate's model pruned from the start run again (a per-part candidate by its recipe)."""
-    from wearprune.data.prepare import calibration_sample
     from wearprune.prune.recipe import Recipe, apply_recipe
 
-    calib = calibration_sample(prepared, start.config["train"]["seed"], 512)
     pruned, _ = apply_recipe(start.model, example, Recipe.from_dict(_recipe_of(c)), calib=calib,
                              task=prepared.dataset.task)
     return pruned
@@ -319,9 +317,12 @@ def _rank_finalists(feasible, start, teacher, example, prepared, spec, folds, ra
     uniform = next((c for c in feasible if is_uniform(c)), None)
     if uniform is not None and uniform not in finalists:
         finalists.append(uniform)
+    from wearprune.data.prepare import calibration_sample
+
     log(f"ranking {len(finalists)} finalists on {len(folds)} inner folds over the training subjects")
+    calib = calibration_sample(prepared, start.config["train"]["seed"], 512)  # once for every finalist
     for c in finalists:
-        model = _pruned_candidate(c, start, example, prepared)
+        model = _pruned_candidate(c, start, example, prepared, calib)
         c["inner"] = inner_score(model, teacher.model, folds, start.config["train"], spec.trial_epochs,
                                  prepared.target_scale, spec.seed)
     ranked = sorted(finalists, key=lambda c: (-c["inner"]["mean"], -c["val_score"]))

@@ -100,11 +100,16 @@ def study_name(run: Path, device: str, limits: dict, int8: bool, trial_epochs: i
     """Same run (path and weights), device, limits and trial settings → the same study, so re-running
     the command resumes it; a retrained run starts a new one instead of reusing stale scores. Parts
     change the search space, so they name another study (none: the name searches had before parts)."""
-    weights = hashlib.sha1((run / "model.safetensors").read_bytes()).hexdigest()
+    weights = weights_digest(run)
     key = [str(run.resolve()), weights, device, limits, int8, trial_epochs, seed] + ([parts] if parts else []) + (
         [{"teacher": str(Path(teacher).resolve())}] if teacher else [])  # another teacher scores trials differently
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return f"fit-{Path(device).stem}-{digest[:10]}"
+
+
+def weights_digest(run: Path) -> str:
+    """SHA-1 of a run's weights: a retrained run is told apart from the one a cache was made for."""
+    return hashlib.sha1((Path(run) / "model.safetensors").read_bytes()).hexdigest()
 
 
 def default_storage(run: Path) -> str:
