@@ -12,7 +12,7 @@ from pathlib import Path
 from wearprune.io import atomic_write_bytes, atomic_write_text
 
 
-def _plt():
+def pyplot():
     """matplotlib on demand (importing wearprune stays fast), headless."""
     import matplotlib
 
@@ -99,17 +99,23 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _png(fig) -> str:
+def png_bytes(fig) -> bytes:
+    """A matplotlib figure as PNG bytes; the figure is closed."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _plt().close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    pyplot().close(fig)
+    return buf.getvalue()
+
+
+def png_base64(fig) -> str:
+    """A figure as base64 PNG text, for an <img> inside a self-contained HTML page."""
+    return base64.b64encode(png_bytes(fig)).decode()
 
 
 def widths_plot(report: dict) -> str:
     runs = report["runs"]
     layers = list(dict.fromkeys(k for r in runs for k in r["widths"]))
-    fig, ax = _plt().subplots(figsize=(max(6, 0.45 * len(layers) + 2), 3.6))
+    fig, ax = pyplot().subplots(figsize=(max(6, 0.45 * len(layers) + 2), 3.6))
     w = 0.8 / len(runs)
     for i, r in enumerate(runs):
         ax.bar([j + i * w for j in range(len(layers))], [r["widths"].get(k, 0) for k in layers], w, label=r["name"])
@@ -117,7 +123,7 @@ def widths_plot(report: dict) -> str:
     ax.set_ylabel("output width (channels / units)")
     ax.set_title("Per-layer widths (exact, from the model)")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png_base64(fig)
 
 
 def pareto_front(points: list[tuple[float, float]], higher_is_better: bool) -> list[int]:
@@ -138,7 +144,7 @@ def pareto_plot(report: dict, cost_key: str, label: str) -> str | None:
         return None
     pts = [(r["cost"][cost_key], r["metrics"][key]) for r in runs]
     front = set(pareto_front(pts, higher_is_better=key != "mae"))
-    fig, ax = _plt().subplots(figsize=(5.5, 3.6))
+    fig, ax = pyplot().subplots(figsize=(5.5, 3.6))
     for i, ((c, m), r) in enumerate(zip(pts, runs)):
         ax.scatter(c, m, color="C3" if i in front else "C0", zorder=3)
         ax.annotate(r["name"], (c, m), fontsize=7, xytext=(4, 4), textcoords="offset points")
@@ -149,7 +155,7 @@ def pareto_plot(report: dict, cost_key: str, label: str) -> str | None:
     ax.set_ylabel(f"{key} (measured)")
     ax.set_title(f"{key} vs {label}")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png_base64(fig)
 
 
 def search_plot(report: dict) -> str | None:
@@ -161,7 +167,7 @@ def search_plot(report: dict) -> str | None:
     from matplotlib import ticker
 
     cands = search["candidates"]
-    fig, axes = _plt().subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = pyplot().subplots(1, 2, figsize=(10, 3.6))
     for ax, cost, label in ((axes[0], "est_energy_uj", "energy per inference (uJ, estimated)"),
                             (axes[1], "est_latency_ms", "latency (ms, estimated)")):
         front = set(search["pareto"].get(cost, []))
@@ -183,7 +189,7 @@ def search_plot(report: dict) -> str | None:
         ax.legend(fontsize=7)
     fig.suptitle("search candidates (blue: within every limit, fine-tuned; grey: over a limit, not fine-tuned; "
                  "red edge: Pareto front)", fontsize=9)
-    return _png(fig)
+    return png_base64(fig)
 
 
 def to_html(report: dict) -> str:
