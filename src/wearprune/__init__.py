@@ -9,12 +9,17 @@ Public API (everything else may change)::
     cost = wp.estimate_cost(model, x[:1], "nrf52840")  # flash, peak RAM, latency, energy, battery
     wp.write_report(wp.build_report(["runs/hmp", "runs/hmp-pruned"], "nrf52840"), "report/")
     result = wp.fit("runs/hmp", "nrf52840", "runs/hmp-fit", max_latency_ms=5)  # best model within the limits
+    band = wp.band_plan("examples/band.yaml", "band/")  # several tasks on one chip: flash, RAM, battery days
     cv = wp.crossval("hmp", "resnet1d", "cv/hmp", folds=4, seeds=3, prune="channel:0.5:taylor")  # paired CV
 """
 
 __version__ = "0.1.0"
 
 from .autofit import fit  # noqa: E402
+from .band import BandSpec, load_band_spec  # noqa: E402
+from .band import bundle as band_export  # noqa: E402
+from .band import plan as band_plan  # noqa: E402
+from .band import replay as band_replay  # noqa: E402
 from .data import DATASETS, WearableDataset, load_dataset  # noqa: E402
 from .data.split import subject_split  # noqa: E402
 from .devices import estimate_cost, list_devices, load_device  # noqa: E402
@@ -31,7 +36,8 @@ from .verbs import export_run, prune_run, train  # noqa: E402
 from .verbs.cv import compare_cv, crossval  # noqa: E402
 
 __all__ = [
-    "DATASETS", "MODELS", "ConfigError", "DataError", "ExportSpec", "FitSpec", "PruneSpec", "Run", "TrainConfig",
+    "DATASETS", "MODELS", "BandSpec", "band_export", "band_plan", "band_replay", "load_band_spec",
+    "ConfigError", "DataError", "ExportSpec", "FitSpec", "PruneSpec", "Run", "TrainConfig",
     "WearableDataset", "WearpruneError", "build_model", "build_report", "compare_cv", "count_macs", "count_params",
     "crossval", "estimate_cost", "evaluate", "export_run", "fit", "list_devices", "load_dataset", "load_device",
     "load_run", "profile_model", "prune", "prune_run", "subject_split", "train", "write_report",

@@ -652,6 +652,84 @@ def _print_comparison(metrics: dict, title: str) -> None:
     console.print(widths)
 
 
+band_app = typer.Typer(no_args_is_help=True, help="Several models on one chip: plan the band (flash, RAM, battery "
+                       "days, policy), replay real recordings in TFLite Micro, export the C bundle.")
+app.add_typer(band_app, name="band")
+
+
+@band_app.command("plan")
+def band_plan(
+    spec: Path = typer.Argument(..., help="band spec (YAML; see examples/band.yaml)"),
+    out: Path = typer.Option(..., "--out", help="band folder: per-task runs, band.json, report.html"),
+    objective: str = typer.Option(None, "--objective", help="battery (longest life with every floor met) or "
+                                  "accuracy (most accurate lasting --min-days); default: the spec's"),
+    min_days: float = typer.Option(None, "--min-days", help="battery days the plan must reach"),
+    data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help="redo task folders planned for another spec"),
+):
+    """Fit every task of the band to one chip together: per task the dense model, its fit and a ladder of
+    cheaper prunes (each checked in TensorFlow Lite Micro); then one variant per task, jointly, within the
+    chip's flash and RAM and every task's floor; and a battery-level policy. A killed plan resumes."""
+    from .band import plan
+
+    doc = plan(spec, out, data_root=data_root, overwrite=overwrite, objective=objective, min_days=min_days, log=_log)
+    from .band.report import SPLIT_HEAD, battery_rows, split_rows
+
+    table = Table(title=f"band plan on {doc['device']['title']} ({doc['objective']})",
+                  caption="flash and arena measured (int8 in TFLite Micro); energy estimated by the cost model")
+    for col in SPLIT_HEAD:
+        table.add_column(col, justify="left" if col in ("part", "variant") else "right")
+    for row in split_rows(doc["plan"]):
+        table.add_row(*row)
+    console.print(table)
+    days = Table(title="battery days")
+    for col in ("setting", "days", "variants"):
+        days.add_column(col, justify="right" if col == "days" else "left")
+    for name, d, choice in battery_rows(doc):
+        days.add_row(name, f"{d:.2f}", choice)
+    console.print(days)
+    for line in doc["binds"]:
+        console.print(f"binds: {line}", markup=False, highlight=False)
+    console.print(f"wrote {out / 'band.json'} and {out / 'report.html'}")
+
+
+@band_app.command("replay")
+def band_replay(
+    band: Path = typer.Argument(..., help="band folder written by `wearprune band plan`"),
+    subject: list[str] = typer.Option(None, "--subject", help="held-out subject ID (for every task whose data has "
+                                      "it) or TASK=ID, repeatable; default: each task's first test subject"),
+    level: str = typer.Option(None, "--level", help="run a policy level's variants (default: the plan's)"),
+    variant: str = typer.Option(None, "--variant", help="run this variant of every task instead (e.g. dense, fit)"),
+    dtype: str = typer.Option("int8", "--dtype", help="int8 (as shipped) or fp32"),
+    out: Path = typer.Option(None, "--out", help="folder for timeline.csv, replay.json, replay.png "
+                             "(default: BAND/replay)"),
+    data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
+):
+    """Stream a held-out subject's real recordings through the band's exported models in TensorFlow Lite
+    Micro, each task at its rate: timeline CSV, per-task metrics, energy spent, and a plot."""
+    from .band import replay
+
+    result = replay(band, subject, level=level, variant=variant, dtype=dtype, data_root=data_root, out=out, log=_log)
+    e = result["energy"]
+    console.print(f"replayed {result['span_s'] / 3600:.2f} h of recordings in {result['wall_s']:.1f} s "
+                  f"({result['faster_than_real_time']:.0f}x real time); energy spent {e['total_j']:.3f} J "
+                  f"(models {e['models_j']:.4f} J, estimated)")
+    console.print(f"wrote {(out or band / 'replay')}/timeline.csv, replay.json, replay.png")
+
+
+@band_app.command("export")
+def band_export(
+    band: Path = typer.Argument(..., help="band folder written by `wearprune band plan`"),
+    out: Path = typer.Option(None, "--out", help="folder for band.h and band_main.c (default: BAND/c)"),
+):
+    """The band as C: every model the policy may run, the shared arena size, per-task buffers, the schedule
+    and the policy in band.h, and a band_main.c scheduler skeleton (gcc -std=c11 -Wall -Werror)."""
+    from .band import bundle
+
+    paths = bundle(band, out)
+    console.print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
 def _log(message: str) -> None:
     """Progress lines from the verbs: their text may hold paths and brackets, never rich markup."""
     console.print(message, markup=False, highlight=False)

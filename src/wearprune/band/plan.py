@@ -78,9 +78,9 @@ def _task_variants(task: TaskSpec, spec: BandSpec, dev, folder: Path, data_root,
     from ..data.prepare import prepare_from_config
     from ..runs import load_run
 
-    stamp = {"task": {k: v for k, v in _task_dict(task).items()}, "device": dev.name}
+    stamp = {"task": _runs_depend_on(_task_dict(task)), "device": dev.name}
     mark = folder / "task.json"
-    if mark.exists() and json.loads(mark.read_text()) != stamp:
+    if mark.exists() and _stamp(json.loads(mark.read_text())) != stamp:
         if not overwrite:
             raise ConfigError(f"{folder} was planned for another spec of task {task.name} (or another device); "
                               "use --overwrite to redo it, or another --out")
@@ -106,6 +106,15 @@ def _task_variants(task: TaskSpec, spec: BandSpec, dev, folder: Path, data_root,
             "hours": task.hours, "inferences_per_day": spec.inferences_per_day(task), "data": task.data,
             "split": prepared.split.name, "test_subjects": sorted(set(prepared.test.subjects.tolist())),
             "variants": [v.to_dict() for v in variants]}
+
+
+def _runs_depend_on(task: dict) -> dict:
+    """The fields a task's runs depend on: its rate, hours and floor only matter to the joint choice."""
+    return {k: v for k, v in task.items() if k not in ("every_s", "hours", "floor")}
+
+
+def _stamp(stored: dict) -> dict:
+    return {"task": _runs_depend_on(stored.get("task", {})), "device": stored.get("device")}
 
 
 def _task_dict(task: TaskSpec) -> dict:

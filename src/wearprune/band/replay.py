@@ -38,8 +38,14 @@ def read_band(band: str | Path) -> dict:
     return doc
 
 
-def chosen_variants(doc: dict, level: str | None) -> dict[str, str]:
-    """Variant per task: the plan's, or a policy level's."""
+def chosen_variants(doc: dict, level: str | None, variant: str | None = None) -> dict[str, str]:
+    """Variant per task: the plan's, a policy level's, or the one named ``variant`` of every task."""
+    if variant is not None:
+        names = {v["name"] for t in doc["tasks"].values() for v in t["variants"]}
+        if level is not None or not all(variant in {v["name"] for v in t["variants"]} for t in doc["tasks"].values()):
+            raise ConfigError(f"--variant {variant!r} must be a variant of every task (known: "
+                              f"{', '.join(sorted(names))}) and comes without --level")
+        return dict.fromkeys(doc["tasks"], variant)
     if level is None:
         return dict(doc["plan"]["choice"])
     for row in doc["policy"]["levels"]:
@@ -71,10 +77,13 @@ def _subjects(given: list[str] | None, doc: dict) -> dict[str, str | None]:
     return pinned
 
 
-def replay(band: str | Path, subjects: list[str] | None = None, *, level: str | None = None, dtype: str = "int8",
-           data_root: str | None = None, out: str | Path | None = None, log=print) -> dict:
+def replay(band: str | Path, subjects: list[str] | None = None, *, level: str | None = None,
+           variant: str | None = None, dtype: str = "int8", data_root: str | None = None,
+           out: str | Path | None = None, log=print) -> dict:
     """Replay held-out recordings through the band's models in TFLite Micro; returns replay.json's dict.
-    ``subjects``: ``ID`` or ``TASK=ID`` items (default per task: its first test subject)."""
+    ``subjects``: ``ID`` or ``TASK=ID`` items (default per task: its first test subject). ``level``: a
+    policy level's variants; ``variant``: that variant of every task (e.g. "dense"); default: the plan's.
+    Also writes ``outputs.npz``: each task's raw model outputs (logits, or the scaled target)."""
     from ..data.prepare import prepare_from_config
     from ..evaluate import headline, task_metrics
     from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -84,11 +93,11 @@ def replay(band: str | Path, subjects: list[str] | None = None, *, level: str | 
         raise ConfigError(f"--dtype must be int8 or fp32, got {dtype!r}")
     doc = read_band(band)
     spec = BandSpec.from_dict(doc["spec"])
-    choice = chosen_variants(doc, level)
+    choice = chosen_variants(doc, level, variant)
     pinned = _subjects(subjects, doc)
     out = Path(out) if out is not None else Path(band) / "replay"
     rows: list[tuple[float, str, str, str, str]] = []
-    tasks, curves, started = {}, {}, time.time()
+    tasks, curves, raw, started = {}, {}, {}, time.time()
     spent_model_j, span_s = 0.0, 0.0
     for task in spec.tasks:
         info = doc["tasks"][task.name]
@@ -100,6 +109,7 @@ def replay(band: str | Path, subjects: list[str] | None = None, *, level: str | 
         t0 = time.time()
         outputs = run_exported(Path(variant["run"]), sub.X, dtype)
         seconds = time.time() - t0
+        raw[task.name] = outputs
         metrics = task_metrics(sub, outputs, prepared.target_scale)
         key, value = headline(metrics)
         pred, truth, labels = _readable(sub, outputs, prepared.target_scale)
@@ -118,7 +128,8 @@ def replay(band: str | Path, subjects: list[str] | None = None, *, level: str | 
     wall = time.time() - started
     asleep_j = doc["device"]["sleep_uw"] * 1e-6 * span_s
     baseline_j = sum(b["uw"] * 1e-6 * span_s * b["hours"] / 24.0 for b in doc["spec"].get("baseline", []))
-    result = {"band": str(band), "level": level or "plan", "dtype": dtype, "tasks": tasks,
+    shown = level or (f"variant {variant}" if variant else "plan")
+    result = {"band": str(band), "level": shown, "dtype": dtype, "tasks": tasks,
               "span_s": span_s, "wall_s": wall, "faster_than_real_time": span_s / wall if wall > 0 else float("inf"),
               "energy": {"models_j": spent_model_j, "mcu_asleep_j": asleep_j, "baseline_j": baseline_j,
                          "total_j": spent_model_j + asleep_j + baseline_j,
@@ -132,6 +143,9 @@ def replay(band: str | Path, subjects: list[str] | None = None, *, level: str | 
     writer.writerows(sorted(rows, key=lambda r: (r[0], r[1])))
     atomic_write_text(out / "timeline.csv", buf.getvalue())
     atomic_write_json(out / "replay.json", result)
+    npz = io.BytesIO()
+    np.savez(npz, **raw)
+    atomic_write_bytes(out / "outputs.npz", npz.getvalue())
     atomic_write_bytes(out / "replay.png", _plot(curves, tasks))
     return result
 
