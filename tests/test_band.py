@@ -193,9 +193,9 @@ def test_plan_writes_every_variant_checked_in_tflm(band):
         macs = [v["macs"] for v in task["variants"]]
         assert macs[2] <= macs[1] / 2 * 1.05 and macs[1] < macs[0]  # the ladder rung halves the fitted MACs
         for v in task["variants"]:
-            metrics = json.loads((Path(v["run"]) / "metrics.json").read_text())
+            metrics = json.loads((out / v["run"] / "metrics.json").read_text())
             assert metrics["tflm"]["int8"]["arena_bytes"] >= v["arena_bytes"] > 0  # measured in TFLite Micro
-            assert (Path(v["run"]) / "model_int8.tflite").stat().st_size == v["model_bytes"]
+            assert (out / v["run"] / "model_int8.tflite").stat().st_size == v["model_bytes"]
     plan_ = doc["plan"]
     assert plan_["memory"]["arena_bytes"] == max(
         next(v["arena_bytes"] for v in doc["tasks"][n]["variants"] if v["name"] == c)
@@ -245,7 +245,7 @@ def test_replay_of_dense_fp32_reproduces_pytorch(band, tmp_path):
     replay(root / "band", variant="dense", dtype="fp32", out=tmp_path, log=lambda m: None)
     with np.load(tmp_path / "outputs.npz") as z:
         for name, task in doc["tasks"].items():
-            run = load_run(task["variants"][0]["run"])
+            run = load_run(root / "band" / task["variants"][0]["run"])
             prepared = prepare_from_config(run.config)
             torch_out = predict(run.model, prepared.test.X)  # the test side is exactly the held-out subject here
             assert z[name].shape == torch_out.shape
@@ -269,3 +269,17 @@ def test_c_bundle_compiles_and_runs_the_schedule(band, tmp_path):
     counts = dict(line.split() for line in run.stdout.splitlines() if not line.startswith("arena"))
     for name, task in doc["tasks"].items():
         assert int(counts[name]) == task["inferences_per_day"]  # the C schedule runs what the ledger counts
+
+
+def test_replay_runs_a_streaming_model_frame_by_frame(tmp_path):
+    """A GRU task's exported front end + step, in TFLite Micro frame by frame, gives PyTorch's outputs."""
+    import wearprune as wp
+    from wearprune.band.replay import run_exported
+    from wearprune.data.prepare import prepare_from_config
+    from wearprune.evaluate import predict
+
+    run = wp.train(wp.load_dataset("basicmotions"), "cnn_gru", tmp_path / "gru", config=wp.TrainConfig(epochs=1))
+    wp.export_run(run.path, ("tflite",))
+    assert (run.path / "model_step_fp32.tflite").exists() and not (run.path / "model_fp32.tflite").exists()
+    X = prepare_from_config(run.config).test.X[:8]
+    assert np.abs(run_exported(run.path, X, "fp32") - predict(run.model, X)).max() < 1e-3

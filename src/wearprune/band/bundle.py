@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..export.c_array import ARENA_HEADROOM, c_identifier
 from ..io import atomic_write_text
-from .replay import read_band
+from .replay import read_band, variant_dir
 from .spec import BandSpec
 
 _HOURS = {"day": "BAND_DAY", "night": "BAND_NIGHT", "all": "BAND_ALL"}
@@ -27,7 +27,7 @@ def _float(v) -> str:
     return f"{float(v)!r}f"
 
 
-def _models(doc: dict, spec: BandSpec) -> list[dict]:
+def _models(band, doc: dict, spec: BandSpec) -> list[dict]:
     """Every (task, variant) the policy may run, in task order, with its files."""
     from ..export.check import io_details
 
@@ -36,7 +36,7 @@ def _models(doc: dict, spec: BandSpec) -> list[dict]:
         names = list(dict.fromkeys(row["choice"][task.name] for row in doc["policy"]["levels"]))
         for name in names:
             v = next(x for x in doc["tasks"][task.name]["variants"] if x["name"] == name)
-            run = Path(v["run"])
+            run = variant_dir(band, v)
             window, front, step = (run / f"model{p}_int8.tflite" for p in ("", "_frontend", "_step"))
             if window.exists():
                 graphs = [window.read_bytes()]
@@ -58,7 +58,7 @@ def bundle(band: str | Path, out: str | Path | None = None) -> dict[str, Path]:
     doc = read_band(band)
     spec = BandSpec.from_dict(doc["spec"])
     out = Path(out) if out is not None else Path(band) / "c"
-    models = _models(doc, spec)
+    models = _models(band, doc, spec)
     index = {(m["task"], m["variant"]): i for i, m in enumerate(models)}
     arena = max(m["record"]["arena_bytes"] for m in models)
     h = ["#ifndef WEARPRUNE_BAND_H_", "#define WEARPRUNE_BAND_H_", "", "#include <stdalign.h>", "#include <stdint.h>",

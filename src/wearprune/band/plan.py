@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -66,6 +67,9 @@ def plan(spec: BandSpec | str | Path, out: str | Path, *, data_root: str | None 
         log(f"task {task.name} ({i + 1}/{len(spec.tasks)}): {task.data}, one inference every {task.every_s:g} s "
             f"({task.hours}), floor {task.floor:g}")
         tasks[task.name] = _task_variants(task, spec, dev, out / "tasks" / task.name, data_root, overwrite, log)
+    for info in tasks.values():  # run folders relative to the band folder: the folder can move as a whole
+        for v in info["variants"]:
+            v["run"] = os.path.relpath(v["run"], out)
     doc = choose(spec, dev, tasks)
     doc["seconds"] = round(time.time() - started, 1)
     atomic_write_json(out / "band.json", doc)

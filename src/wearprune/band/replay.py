@@ -38,6 +38,11 @@ def read_band(band: str | Path) -> dict:
     return doc
 
 
+def variant_dir(band: str | Path, variant: dict) -> Path:
+    """A variant's run folder (band.json keeps it relative to the band folder)."""
+    return Path(band) / variant["run"]
+
+
 def chosen_variants(doc: dict, level: str | None, variant: str | None = None) -> dict[str, str]:
     """Variant per task: the plan's, a policy level's, or the one named ``variant`` of every task."""
     if variant is not None:
@@ -102,12 +107,12 @@ def replay(band: str | Path, subjects: list[str] | None = None, *, level: str | 
     for task in spec.tasks:
         info = doc["tasks"][task.name]
         variant = next(v for v in info["variants"] if v["name"] == choice[task.name])
-        run = load_run(variant["run"])
+        run = load_run(variant_dir(band, variant))
         prepared = prepare_from_config(run.config, data_root)
         sid = pinned[task.name] or info["test_subjects"][0]
         sub = _subject_windows(prepared, sid, task.name)
         t0 = time.time()
-        outputs = run_exported(Path(variant["run"]), sub.X, dtype)
+        outputs = run_exported(variant_dir(band, variant), sub.X, dtype)
         seconds = time.time() - t0
         raw[task.name] = outputs
         metrics = task_metrics(sub, outputs, prepared.target_scale)

@@ -1,0 +1,127 @@
+"""The example health band (examples/band.yaml: heart rate on TROIKA, activity on HMP, sleep on
+sleep-walch) planned on nRF52840 and Apollo4 Plus, each task's held-out subject replayed in TensorFlow
+Lite Micro -> docs/band.md + docs/band.json (+ one replay plot per device).
+
+    WEARPRUNE_DATA=../shared/data python benchmarks/band.py [--only DEVICE] [--render]
+
+Resumable: each device's plan reuses its finished task folders under runs/bench-band/<device>/; each
+finished device row is written to docs/band.json at once (with the commit it ran from).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from wearprune.band import load_band_spec, plan, replay  # noqa: E402
+from wearprune.band.report import battery_rows, split_rows  # noqa: E402
+from wearprune.io import atomic_write_json, atomic_write_text  # noqa: E402
+
+DEVICES = ("nrf52840", "apollo4plus")
+SPEC = ROOT / "examples" / "band.yaml"
+WORK = ROOT / "runs" / "bench-band"
+JSON = ROOT / "docs" / "band.json"
+MD = ROOT / "docs" / "band.md"
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_device(device: str) -> dict:
+    spec = replace(load_band_spec(SPEC), device=device)
+    out = WORK / device
+    doc = plan(spec, out, log=print)
+    result = replay(out, log=print)
+    shutil.copyfile(out / "replay" / "replay.png", ROOT / "docs" / f"band_replay_{device}.png")
+    return {"device": device, "commit": _commit(), "band": doc, "replay": result}
+
+
+def render(rows: dict) -> str:
+    lines = ["# The example health band on one chip", "",
+             "`examples/band.yaml`: heart rate every 2 s from wrist PPG + accelerometer (TROIKA, ResNet1D, day), "
+             "activity every 1 s from the wrist accelerometer (HMP, ResNet1D, day), sleep stage every 30 s epoch "
+             "(sleep-walch, sleep_seq, night), on one chip with a 100 mAh battery; made by `benchmarks/band.py` "
+             "(`wearprune band plan`, then `wearprune band replay` of each task's first test subject).", "",
+             "How to read the numbers:", "",
+             "- **Split**: each task's own named subject-wise split (TROIKA test subjects 05, 06, 09; HMP f2, f4, m1, "
+             "m6; sleep-walch 8 of 31 subjects), a *single split*, not cross-validated: the plan's metrics and the "
+             "floors are on each task's validation subjects; `test` columns are its test subjects.",
+             "- **Measured**: model flash (.tflite bytes) and the TFLite Micro arena (recorder), int8 test metrics "
+             "in the TFLite Micro interpreter on the host, the replay. **Estimated**: latency and energy per "
+             "inference (the cost model on each device profile), and therefore battery days; the band's always-on "
+             "baseline currents are *assumptions* (see the spec).",
+             "- Variants per task: `dense` (the zoo model as trained), `fit` (what `wearprune fit` shipped within "
+             "latency <= dense / 4 on that chip: the pruned winner or a baseline that beat it on validation), "
+             "`fit/2`, `fit/4` (the fit cut uniformly to 1/2 and 1/4 of its MACs, taylor, distilled).", ""]
+    for device, row in rows.items():
+        doc, rep = row["band"], row["replay"]
+        dev = doc["device"]
+        lines += [f"## {dev['title']} (run at commit {row['commit']}, {doc['seconds'] / 60:.0f} min)", "",
+                  "### Variants", "",
+                  "| task | variant | MACs | model KiB | arena KiB | latency ms (est.) | energy uJ (est.) | val | "
+                  "test fp32 | test int8 (TFLM) |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for name, t in doc["tasks"].items():
+            for v in t["variants"]:
+                lines.append(f"| {name} ({t['metric']}) | {v['name']} | {v['macs']:,} | {v['model_bytes'] / 1024:.1f} "
+                             f"| {v['arena_bytes'] / 1024:.1f} | {v['latency_ms']:.2f} | {v['energy_uj']:.1f} | "
+                             f"{v['val']:.3f} | {v['test']:.3f} | {v['test_int8']:.3f} |")
+        lines += ["", f"### The plan ({doc['objective']}): flash, RAM and energy split", "",
+                  "| part | variant | flash KiB | RAM KiB | energy J/day |", "|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(r) + " |" for r in split_rows(doc["plan"])]
+        lines += ["", "What binds: " + "; ".join(doc["binds"]) + ".", "", "### Battery days", "",
+                  "| setting | days | variants |", "|---|---|---|"]
+        lines += [f"| {n} | {d:.2f} | {c} |" for n, d, c in battery_rows(doc)]
+        lines += ["", "### Policy", "", "| level | above % | variants | days if fixed | test int8 change vs top "
+                  "level |", "|---|---|---|---|---|"]
+        for r in doc["policy"]["levels"]:
+            change = ", ".join(f"{k} {v:+.3f}" for k, v in r["test_int8_change_vs_top"].items())
+            choice = ", ".join(f"{k}: {v}" for k, v in r["choice"].items())
+            lines.append(f"| {r['level']} | {r['above_percent']:g} | {choice} | {r['days_if_fixed']:.2f} | {change} |")
+        pm = doc["policy"]["memory"]
+        lines += ["", f"The policy stores every variant it may switch to: {pm['flash_bytes'] / 1024:.1f} KiB of flash "
+                  f"({pm['flash_use']:.0%}), RAM {pm['ram_bytes'] / 1024:.1f} KiB ({pm['ram_use']:.0%}); no weight "
+                  "sharing between rungs (their sum is stored).", "", "### Replay (int8 in TFLite Micro, the plan's "
+                  "variants)", "", "| task | subject | windows | recorded | metric |", "|---|---|---|---|---|"]
+        for name, t in rep["tasks"].items():
+            lines.append(f"| {name} | {t['subject']} | {t['windows']} | {t['recorded_s'] / 3600:.2f} h | "
+                         f"{t['metric']} {t[t['metric']]:.3f} |")
+        e = rep["energy"]
+        lines += ["", f"{rep['span_s'] / 3600:.2f} h of recordings replayed in {rep['wall_s']:.1f} s "
+                  f"({rep['faster_than_real_time']:.0f}x real time); energy spent by the schedule over that span: "
+                  f"{e['total_j']:.2f} J (models {e['models_j']:.3f} J, estimated). Plot: "
+                  f"[band_replay_{device}.png](band_replay_{device}.png).", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", choices=DEVICES)
+    parser.add_argument("--render", action="store_true", help="only rewrite docs/band.md from docs/band.json")
+    args = parser.parse_args()
+    rows = json.loads(JSON.read_text()) if JSON.exists() else {}
+    if not args.render:
+        for device in [args.only] if args.only else DEVICES:
+            if device in rows:
+                print(f"{device}: done (docs/band.json)")
+                continue
+            rows[device] = run_device(device)
+            atomic_write_json(JSON, rows)
+    atomic_write_text(MD, render(rows))
+    print(MD.read_text())
+
+
+if __name__ == "__main__":
+    main()
