@@ -87,6 +87,10 @@ def test_cli_bad_spec_is_one_line_exit_2(tmp_path):
     res = wearprune("band", "plan", str(write_spec(tmp_path / "band.yaml", d)), "--out", str(tmp_path / "band"))
     assert_clean_error(res, "tasks[1].every_s", "positive")
     assert not (tmp_path / "band" / "band.json").exists()
+    (tmp_path / "notes.txt").write_text("mine")  # an existing folder that is not a band folder is refused
+    res = wearprune("band", "plan", str(write_spec(tmp_path / "ok.yaml", spec_dict())), "--out", str(tmp_path))
+    assert_clean_error(res, "is not a band folder")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 # -- the ledger, by hand ------------------------------------------------------------------------------

@@ -60,6 +60,9 @@ def plan(spec: BandSpec | str | Path, out: str | Path, *, data_root: str | None 
                        min_days=min_days if min_days is not None else spec.min_days)
     dev = load_device(spec.device)
     out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "tasks").is_dir())):
+        raise ConfigError(f"--out {out} exists and is not a band folder; give a new folder (a band folder is "
+                          "reused: its finished tasks are kept)")
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     tasks: dict[str, dict] = {}
