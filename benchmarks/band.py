@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from wearprune.band import load_band_spec, plan, replay  # noqa: E402
-from wearprune.band.report import battery_rows, split_rows  # noqa: E402
+from wearprune.band.report import CHANGE_HEAD, battery_rows, split_rows  # noqa: E402
 from wearprune.io import atomic_write_json, atomic_write_text  # noqa: E402
 
 DEVICES = ("nrf52840", "apollo4plus")
@@ -84,8 +84,8 @@ def render(rows: dict) -> str:
         lines += ["", "What binds: " + "; ".join(doc["binds"]) + ".", "", "### Battery days", "",
                   "| setting | days | variants |", "|---|---|---|"]
         lines += [f"| {n} | {d:.2f} | {c} |" for n, d, c in battery_rows(doc)]
-        lines += ["", "### Policy", "", "| level | above % | variants | days if fixed | test int8 change vs top "
-                  "level |", "|---|---|---|---|---|"]
+        lines += ["", "### Policy", "", f"| level | above % | variants | days if fixed | {CHANGE_HEAD} |",
+                  "|---|---|---|---|---|"]
         for r in doc["policy"]["levels"]:
             change = ", ".join(f"{k} {v:+.3f}" for k, v in r["test_int8_change_vs_top"].items())
             choice = ", ".join(f"{k}: {v}" for k, v in r["choice"].items())

@@ -56,6 +56,7 @@ def split_rows(combo: dict) -> list[list[str]]:
 
 
 SPLIT_HEAD = ["part", "variant", "flash KiB", "RAM KiB", "energy J/day"]
+CHANGE_HEAD = "test int8 change vs top level (macro-F1: + is better; MAE: + is worse)"
 
 
 def to_markdown(doc: dict) -> str:
@@ -71,7 +72,7 @@ def to_markdown(doc: dict) -> str:
              *(f"- {b}" for b in doc["binds"]), "", "## Battery days", "",
              _md(["setting", "days", "variants"], [[n, f"{d:.2f}", c] for n, d, c in battery_rows(doc)]), "",
              "## Policy: battery level -> variant per task", "",
-             _md(["level", "above %", "variants", "days if fixed", "test int8 change vs top level"],
+             _md(["level", "above %", "variants", "days if fixed", CHANGE_HEAD],
                  [[r["level"], f"{r['above_percent']:g}", _choice(r["choice"]), f"{r['days_if_fixed']:.2f}",
                    ", ".join(f"{k} {v:+.3f}" for k, v in r["test_int8_change_vs_top"].items())]
                   for r in doc["policy"]["levels"]]), "",
@@ -129,7 +130,7 @@ def write_band_report(doc: dict, out: Path) -> dict[str, Path]:
             ("Battery days", days_plot(doc))]
     imgs = "".join(f"<figure><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'><figcaption>"
                    f"{html.escape(t)}</figcaption></figure>" for t, b in figs)
-    policy = _html_table(["level", "above %", "variants", "days if fixed", "test int8 change vs top level"],
+    policy = _html_table(["level", "above %", "variants", "days if fixed", CHANGE_HEAD],
                          [[r["level"], f"{r['above_percent']:g}", _choice(r["choice"]), f"{r['days_if_fixed']:.2f}",
                            ", ".join(f"{k} {v:+.3f}" for k, v in r["test_int8_change_vs_top"].items())]
                           for r in doc["policy"]["levels"]])
