@@ -64,7 +64,6 @@ def plan(spec: BandSpec | str | Path, out: str | Path, *, data_root: str | None 
         raise ConfigError(f"--out {out} exists and is not a band folder; give a new folder (a band folder is "
                           "reused: its finished tasks are kept)")
     out.mkdir(parents=True, exist_ok=True)
-    started = time.time()
     tasks: dict[str, dict] = {}
     for i, task in enumerate(spec.tasks):
         log(f"task {task.name} ({i + 1}/{len(spec.tasks)}): {task.data}, one inference every {task.every_s:g} s "
@@ -74,7 +73,7 @@ def plan(spec: BandSpec | str | Path, out: str | Path, *, data_root: str | None 
         for v in info["variants"]:
             v["run"] = os.path.relpath(v["run"], out)
     doc = choose(spec, dev, tasks)
-    doc["seconds"] = round(time.time() - started, 1)
+    doc["seconds"] = round(sum(t["seconds"] for t in tasks.values()), 1)  # building every task's variants
     atomic_write_json(out / "band.json", doc)
     write_band_report(doc, out)
     return doc
@@ -87,15 +86,18 @@ def _task_variants(task: TaskSpec, spec: BandSpec, dev, folder: Path, data_root,
 
     stamp = {"task": _runs_depend_on(_task_dict(task)), "device": dev.name}
     mark = folder / "task.json"
-    if mark.exists() and _stamp(json.loads(mark.read_text())) != stamp:
+    stored = json.loads(mark.read_text()) if mark.exists() else {}
+    if stored and _stamp(stored) != stamp:
         if not overwrite:
             raise ConfigError(f"{folder} was planned for another spec of task {task.name} (or another device); "
                               "use --overwrite to redo it, or another --out")
         shutil.rmtree(folder)
+        stored = {}
     folder.mkdir(parents=True, exist_ok=True)
     from ..io import atomic_write_json
 
-    atomic_write_json(mark, stamp)
+    atomic_write_json(mark, {**stored, **stamp})
+    started = time.time()
     try:
         dense = _dense(task, folder / "dense", data_root, log)
         prepared = prepare_from_config(dense.config, data_root)
@@ -108,8 +110,12 @@ def _task_variants(task: TaskSpec, spec: BandSpec, dev, folder: Path, data_root,
         variants = [_variant(task, name, run, prepared, dev) for name, run in runs]
     except ConfigError as e:
         raise ConfigError(f"task {task.name}: {e}") from None
+    # seconds spent building the task's variants (by the invocation that finished them)
+    seconds = stored["seconds"] if stored.get("done") else time.time() - started
+    atomic_write_json(mark, {**stamp, "seconds": round(seconds, 1), "done": True})
     key = _metric(prepared)
-    return {"metric": key, "higher_is_better": higher_is_better(key), "floor": task.floor, "every_s": task.every_s,
+    return {"metric": key, "seconds": round(seconds, 1), "higher_is_better": higher_is_better(key),
+            "floor": task.floor, "every_s": task.every_s,
             "hours": task.hours, "inferences_per_day": spec.inferences_per_day(task), "data": task.data,
             "split": prepared.split.name, "test_subjects": sorted(set(prepared.test.subjects.tolist())),
             "variants": [v.to_dict() for v in variants]}
