@@ -40,14 +40,14 @@ def _commit() -> str:
         return "unknown"
 
 
-def run_device(device: str) -> dict:
+def run_device(device: str, built_seconds: float = 0.0) -> dict:
     spec = replace(load_band_spec(SPEC), device=device)
     out = WORK / device
     # a band folder planned before (same spec): its variants are reused, and the build time is the one of the
     # invocation that built them
     before = json.loads((out / "band.json").read_text()).get("seconds", 0.0) if (out / "band.json").exists() else 0.0
     doc = plan(spec, out, log=print)
-    doc["seconds"] = max(doc["seconds"], before)
+    doc["seconds"] = max(doc["seconds"], before, built_seconds)
     result = replay(out, log=print)
     shutil.copyfile(out / "replay" / "replay.png", ROOT / "docs" / f"band_replay_{device}.png")
     return {"device": device, "commit": _commit(), "band": doc, "replay": result}
@@ -103,8 +103,10 @@ def render(rows: dict) -> str:
             lines.append(f"| {name} | {t['subject']} | {t['windows']} | {t['recorded_s'] / 3600:.2f} h | "
                          f"{t['metric']} {t[t['metric']]:.3f} |")
         e = rep["energy"]
+        slowest = min(t["faster_than_real_time"] for t in rep["tasks"].values())
         lines += ["", f"{rep['span_s'] / 3600:.2f} h of recordings replayed in {rep['wall_s']:.1f} s "
-                  f"({rep['faster_than_real_time']:.0f}x real time); energy spent by the schedule over that span: "
+                  f"({rep['faster_than_real_time']:.0f}x real time for the longest recording; the slowest task "
+                  f"{slowest:.0f}x); energy spent by the schedule over that span: "
                   f"{e['total_j']:.2f} J (models {e['models_j']:.3f} J, estimated). Plot: "
                   f"[band_replay_{device}.png](band_replay_{device}.png).", ""]
     return "\n".join(lines)
@@ -114,14 +116,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", choices=DEVICES)
     parser.add_argument("--render", action="store_true", help="only rewrite docs/band.md from docs/band.json")
+    parser.add_argument("--replan", action="store_true", help="plan and replay finished devices again from their "
+                        "task folders (a changed floor, level or objective), keeping the recorded build time")
     args = parser.parse_args()
     rows = json.loads(JSON.read_text()) if JSON.exists() else {}
     if not args.render:
         for device in [args.only] if args.only else DEVICES:
-            if device in rows:
+            if device in rows and not args.replan:
                 print(f"{device}: done (docs/band.json)")
                 continue
-            rows[device] = run_device(device)
+            built = rows[device]["band"]["seconds"] if device in rows else 0.0
+            rows[device] = run_device(device, built)
             atomic_write_json(JSON, rows)
     atomic_write_text(MD, render(rows))
     print(MD.read_text())

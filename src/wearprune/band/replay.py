@@ -126,6 +126,7 @@ def replay(band: str | Path, subjects: list[str] | None = None, *, level: str | 
         tasks[task.name] = {"subject": sid, "variant": variant["name"], "dtype": dtype, "windows": len(sub.X),
                             "metric": key, key: float(value), "recorded_s": float(len(sub.X) * task.every_s),
                             "inference_s": seconds, "model_energy_j": spent,
+                            "faster_than_real_time": len(sub.X) * task.every_s / max(seconds, 1e-9),
                             **({"accuracy": metrics["accuracy"]} if "accuracy" in metrics else {})}
         curves[task.name] = (times, _numeric(sub, outputs, prepared.target_scale), sub.y.astype(float), labels)
         log(f"{task.name}: subject {sid}, {len(sub.X)} windows through {variant['name']} ({dtype}, TFLite Micro): "
