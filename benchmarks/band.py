@@ -69,11 +69,30 @@ def render(rows: dict) -> str:
              "baseline currents are *assumptions* (see the spec).",
              "- Variants per task: `dense` (the zoo model as trained), `fit` (what `wearprune fit` shipped within "
              "latency <= dense / 4 on that chip: the pruned winner or a baseline that beat it on validation), "
-             "`fit/2`, `fit/4` (the fit cut uniformly to 1/2 and 1/4 of its MACs, taylor, distilled).", ""]
+             "`fit/2`, `fit/4` (the fit cut uniformly to 1/2 and 1/4 of its MACs, taylor, distilled).",
+             "- Cross-validated evidence for what `fit` costs on two of these tasks (same models and data, nRF52840, "
+             "latency <= dense / 5, the full search): [`budget.md`](budget.md) (HMP ResNet1D and TROIKA ResNet1D "
+             "rows, paired over 4 folds). The validation groups here are small (TROIKA: 2 subjects), so a floor "
+             "checked on them is noisy: a variant can pass on validation and lose on test, or the reverse.",
+             "- Build times are wall time on 2 CPU cores shared with other benchmark processes; a row's commit is "
+             "the one its last plan ran from (a re-plan reuses the task folders).", "", "## Summary", ""]
+    for row in rows.values():
+        doc = row["band"]
+        days = {n: d for n, d, _ in battery_rows(doc)}
+        plan_days = doc["plan"]["energy"]["days"]
+        e = doc["plan"]["energy"]
+        models = sum(e["per_task_j"].values())
+        lines.append(f"- **{doc['device']['title']}**: all dense {days['all dense']:.1f} days -> all fitted "
+                     f"{days['all fitted']:.1f} -> the plan {plan_days:.1f} ({plan_days / days['all dense']:.1f}x "
+                     f"the dense band), the adaptive policy {doc['policy']['days']:.1f}; the models take "
+                     f"{models / e['total_j']:.0%} of the plan's {e['total_j']:.1f} J a day, the always-on baseline "
+                     f"{sum(e['baseline_j'].values()) / e['total_j']:.0%}; the shared arena is task "
+                     f"{doc['plan']['memory']['arena_of']}'s ({doc['plan']['memory']['arena_bytes'] / 1024:.0f} KiB).")
+    lines.append("")
     for device, row in rows.items():
         doc, rep = row["band"], row["replay"]
         dev = doc["device"]
-        lines += [f"## {dev['title']} (run at commit {row['commit']}, {doc['seconds'] / 60:.0f} min)", "",
+        lines += [f"## {dev['title']} (commit {row['commit']}; variants built in {doc['seconds'] / 60:.0f} min)", "",
                   "### Variants", "",
                   "| task | variant | MACs | model KiB | arena KiB | latency ms (est.) | energy uJ (est.) | val | "
                   "test fp32 | test int8 (TFLM) |", "|---|---|---|---|---|---|---|---|---|---|"]
