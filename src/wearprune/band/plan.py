@@ -114,11 +114,22 @@ def _task_variants(task: TaskSpec, spec: BandSpec, dev, folder: Path, data_root,
     seconds = stored["seconds"] if stored.get("done") else time.time() - started
     atomic_write_json(mark, {**stamp, "seconds": round(seconds, 1), "done": True})
     key = _metric(prepared)
+    fit_json = folder / "fit" / "fit.json"
+    limits = json.loads(fit_json.read_text()).get("limits") if fit_json.exists() else None
     return {"metric": key, "seconds": round(seconds, 1), "higher_is_better": higher_is_better(key),
+            "fit_limits": limits, "fit_shipped": _shipped(fit_json),
             "floor": task.floor, "every_s": task.every_s,
             "hours": task.hours, "inferences_per_day": spec.inferences_per_day(task), "data": task.data,
             "split": prepared.split.name, "test_subjects": sorted(set(prepared.test.subjects.tolist())),
             "variants": [v.to_dict() for v in variants]}
+
+
+def _shipped(fit_json: Path) -> str | None:
+    """Which contender the task's fit shipped (the pruned winner, or a baseline that beat it)."""
+    if not fit_json.exists():
+        return None
+    shipped = json.loads(fit_json.read_text()).get("shipped")
+    return shipped if isinstance(shipped, str) else None
 
 
 def _runs_depend_on(task: dict) -> dict:

@@ -28,7 +28,9 @@ def variant_rows(doc: dict) -> list[list[str]]:
     rows = []
     for name, t in doc["tasks"].items():
         for v in t["variants"]:
-            rows.append([name, v["name"], f"{v['macs']:,}", f"{v['model_bytes'] / 1024:.1f}",
+            baseline = v["name"] == "fit" and t.get("fit_shipped") not in (None, "fit")
+            shipped = f" ({t['fit_shipped']})" if baseline else ""
+            rows.append([name, v["name"] + shipped, f"{v['macs']:,}", f"{v['model_bytes'] / 1024:.1f}",
                          f"{v['arena_bytes'] / 1024:.1f}", f"{(v['window_bytes'] + v['state_bytes']) / 1024:.2f}",
                          f"{v['latency_ms']:.2f}", f"{v['energy_uj']:.1f}", f"{v['val']:.3f}", f"{v['test']:.3f}",
                          f"{v['test_int8']:.3f}", "yes" if _meets(v["val"], t) else "no"])
