@@ -68,7 +68,8 @@ def render(rows: dict) -> str:
              "inference (the cost model on each device profile), and therefore battery days; the band's always-on "
              "baseline currents are *assumptions* (see the spec).",
              "- Variants per task: `dense` (the zoo model as trained), `fit` (what `wearprune fit` shipped within "
-             "latency <= dense / 4 on that chip: the pruned winner or a baseline that beat it on validation), "
+             "latency <= dense / 4 on that chip: the pruned winner, or a baseline that beat it on validation, named "
+             "in brackets), "
              "`fit/2`, `fit/4` (the fit cut uniformly to 1/2 and 1/4 of its MACs, taylor, distilled).",
              "- Cross-validated evidence for what `fit` costs on two of these tasks (same models and data, nRF52840, "
              "latency <= dense / 5, the full search): [`budget.md`](budget.md) (HMP ResNet1D and TROIKA ResNet1D "
@@ -98,7 +99,9 @@ def render(rows: dict) -> str:
                   "test fp32 | test int8 (TFLM) |", "|---|---|---|---|---|---|---|---|---|---|"]
         for name, t in doc["tasks"].items():
             for v in t["variants"]:
-                lines.append(f"| {name} ({t['metric']}) | {v['name']} | {v['macs']:,} | {v['model_bytes'] / 1024:.1f} "
+                shipped = t.get("fit_shipped") if v["name"] == "fit" and t.get("fit_shipped") != "fit" else None
+                label = f"{v['name']} (shipped {shipped})" if shipped else v["name"]
+                lines.append(f"| {name} ({t['metric']}) | {label} | {v['macs']:,} | {v['model_bytes'] / 1024:.1f} "
                              f"| {v['arena_bytes'] / 1024:.1f} | {v['latency_ms']:.2f} | {v['energy_uj']:.1f} | "
                              f"{v['val']:.3f} | {v['test']:.3f} | {v['test_int8']:.3f} |")
         lines += ["", f"### The plan ({doc['objective']}): flash, RAM and energy split", "",
