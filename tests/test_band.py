@@ -278,9 +278,9 @@ def test_c_bundle_compiles_and_runs_the_schedule(band, tmp_path):
 def test_replay_runs_a_streaming_model_frame_by_frame(tmp_path):
     """A GRU task's exported front end + step, in TFLite Micro frame by frame, gives PyTorch's outputs."""
     import wearprune as wp
-    from wearprune.band.replay import run_exported
     from wearprune.data.prepare import prepare_from_config
     from wearprune.evaluate import predict
+    from wearprune.export.tflm import run_exported
 
     run = wp.train(wp.load_dataset("basicmotions"), "cnn_gru", tmp_path / "gru", config=wp.TrainConfig(epochs=1))
     wp.export_run(run.path, ("tflite",))

@@ -91,6 +91,7 @@ def replay(band: str | Path, subjects: list[str] | None = None, *, level: str | 
     Also writes ``outputs.npz``: each task's raw model outputs (logits, or the scaled target)."""
     from ..data.prepare import prepare_from_config
     from ..evaluate import headline, task_metrics
+    from ..export.tflm import run_exported
     from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
     from ..runs import load_run
 
@@ -167,23 +168,6 @@ def _subject_windows(prepared, sid: str, task: str):
         raise ConfigError(f"task {task}: subject {sid!r} was used for training or validation; replay a held-out one: "
                           f"{', '.join(sorted(held_out))}")
     return prepared.normalizer.apply(ds.subset(idx))
-
-
-def run_exported(run: Path, X: np.ndarray, dtype: str) -> np.ndarray:
-    """A run's exported model of ``dtype`` over windows ``X`` in TensorFlow Lite Micro: the window model,
-    or the streaming form (front end, then the step frame by frame with its state fed back)."""
-    from ..export.tflm import run_tflm, run_tflm_streaming, tflite_summary
-
-    window = run / f"model_{dtype}.tflite"
-    step = run / f"model_step_{dtype}.tflite"
-    if window.exists():
-        return run_tflm(window.read_bytes(), X)
-    if step.exists():
-        front = run / f"model_frontend_{dtype}.tflite"
-        step_b = step.read_bytes()
-        n_states = len(tflite_summary(step_b)["inputs"]) - 1
-        return run_tflm_streaming(front.read_bytes() if front.exists() else None, step_b, n_states, X)
-    raise ConfigError(f"{run} has no exported {dtype} model; plan the band again (it exports every variant)")
 
 
 def _numeric(sub, outputs: np.ndarray, scale) -> np.ndarray:

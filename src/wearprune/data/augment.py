@@ -80,13 +80,19 @@ def time_warp(x: torch.Tensor, max_stretch: float = 0.1, g: torch.Generator | No
 
 def _random_rotations(b: int, max_deg: float, g: torch.Generator | None) -> torch.Tensor:
     axis = torch.randn(b, 3, generator=g)
-    axis = axis / axis.norm(dim=1, keepdim=True).clamp_min(1e-8)
     angle = (2 * torch.rand(b, generator=g) - 1) * math.radians(max_deg)
-    k = torch.zeros(b, 3, 3)
+    return rotation_matrices(axis, angle)
+
+
+def rotation_matrices(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """[b, 3, 3] rotations by ``angle`` (radians, [b]) about ``axis`` ([b, 3], normalised here)."""
+    b = axis.shape[0]
+    axis = axis / axis.norm(dim=1, keepdim=True).clamp_min(1e-8)
+    k = torch.zeros(b, 3, 3, dtype=axis.dtype)
     k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
     k = k - k.transpose(1, 2)
     s, c = angle.sin().view(b, 1, 1), angle.cos().view(b, 1, 1)
-    return torch.eye(3).expand(b, 3, 3) + s * k + (1 - c) * torch.bmm(k, k)  # Rodrigues
+    return torch.eye(3, dtype=axis.dtype).expand(b, 3, 3) + s * k + (1 - c) * torch.bmm(k, k)  # Rodrigues
 
 
 _FUNCS = {"jitter": jitter, "scaling": scaling, "rotation": rotation, "time_warp": time_warp}

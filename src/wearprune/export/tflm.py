@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -183,3 +184,18 @@ def run_tflm_steps(step: bytes, n_states: int, frames: np.ndarray) -> np.ndarray
             states = [_dequantize(cell.get_output(i), outs_d[i]) for i in range(1, 1 + n_states)]
         results.append(_dequantize(cell.get_output(0), outs_d[0])[0].copy())
     return np.stack(results)
+
+
+def run_exported(run: Path, X: np.ndarray, dtype: str) -> np.ndarray:
+    """A run's exported model of ``dtype`` over windows ``X`` in TensorFlow Lite Micro: the window model,
+    or the streaming form (front end, then the step frame by frame with its state fed back)."""
+    window = run / f"model_{dtype}.tflite"
+    step = run / f"model_step_{dtype}.tflite"
+    if window.exists():
+        return run_tflm(window.read_bytes(), X)
+    if step.exists():
+        front = run / f"model_frontend_{dtype}.tflite"
+        step_b = step.read_bytes()
+        n_states = len(tflite_summary(step_b)["inputs"]) - 1
+        return run_tflm_streaming(front.read_bytes() if front.exists() else None, step_b, n_states, X)
+    raise ConfigError(f"{run} has no exported {dtype} model; export it first (wearprune export {run})")

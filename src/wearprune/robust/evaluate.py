@@ -1,0 +1,136 @@
+"""``wearprune robustness RUN [RUN...]``: each run's test subjects under every applicable corruption
+at five severities, in PyTorch (fp32) or, with ``tflm``, the exported int8 model in TensorFlow Lite Micro.
+
+Per run: the clean metric, the metric per corruption and severity, the mean corruption metric (over
+every corruption and severity), the worst corruption, and — against the first run (the reference,
+usually the dense model) — ImageNet-C's corruption error: per corruption the summed error over the
+severities divided by the reference's (CE), its mean over corruptions (mCE), and the same on the error
+*added* by the corruption (relative mCE). Error is 1 - macro-F1, or the MAE.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from .corruptions import CORRUPTIONS, SEVERITIES, applicable, corrupt, get
+
+
+def _error(metric: str, value: float) -> float:
+    return value if metric == "mae" else 1.0 - value
+
+
+def _parse(corruptions) -> list[str]:
+    if corruptions is None:
+        return list(CORRUPTIONS)
+    names = [c.strip() for c in (corruptions.split(",") if isinstance(corruptions, str) else corruptions)
+             if c.strip()]
+    for n in names:
+        get(n)  # an unknown name is one line
+    if not names:
+        raise ConfigError(f"no corruption named; choose from {', '.join(CORRUPTIONS)}")
+    return names
+
+
+def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 0, data_root: str | None = None,
+               out: str | Path | None = None, log=print) -> dict:
+    """Evaluate every run on the same corrupted test windows; the first run is the reference.
+    Writes ``robustness.json`` and ``robustness.png`` into ``out`` when given."""
+    from ..data.prepare import prepare_from_config
+    from ..evaluate import headline, predict, task_metrics
+    from ..runs import Run, load_run
+
+    if not runs:
+        raise ConfigError("robustness needs at least one run directory")
+    names = _parse(corruptions)
+    loaded = [r if isinstance(r, Run) else load_run(r) for r in runs]
+    prepared = prepare_from_config(loaded[0].config, data_root)
+    ds = prepared.dataset
+    if ds.layout != "window":
+        raise ConfigError(f"corruptions act on raw signal windows; {ds.name} holds {ds.layout} data")
+    for r in loaded[1:]:
+        if r.config["data"].get("name") != loaded[0].config["data"].get("name") or \
+                r.config["split"] != loaded[0].config["split"]:
+            raise ConfigError(f"{r.path} was trained on other data or another split than {loaded[0].path}; "
+                              "compare runs of one data set and split")
+    raw = ds.X[prepared.split.test]
+    test = prepared.test
+    kept = [n for n in names if applicable(n, ds.channel_names, raw.shape[1])]
+    skipped = [n for n in names if n not in kept]
+    if not kept:
+        raise ConfigError(f"none of {', '.join(names)} applies to {ds.name}'s channels ({', '.join(ds.channel_names)})")
+    inputs = {(n, s): prepared.normalizer.transform(corrupt(raw, n, s, rate_hz=ds.rate_hz or 1.0,
+                                                           channel_names=ds.channel_names, seed=seed))
+              for n in kept for s in range(1, SEVERITIES + 1)}
+    results, started = [], time.time()
+    for run in loaded:
+        if tflm:
+            from ..export.tflm import run_exported
+
+            def outputs(x, run=run):
+                return run_exported(Path(run.path), x, "int8")
+        else:
+            def outputs(x, run=run):
+                return predict(run.model, x)
+
+        def score(x) -> float:
+            return float(headline(task_metrics(test, outputs(x), prepared.target_scale))[1])
+
+        key = headline(task_metrics(test, outputs(test.X), prepared.target_scale))
+        metric, clean = key[0], float(key[1])
+        curves = {n: [clean] + [score(inputs[(n, s)]) for s in range(1, SEVERITIES + 1)] for n in kept}
+        log(f"{run.path}: clean {metric} {clean:.3f}; " + ", ".join(
+            f"{n} {np.mean(v[1:]):.3f}" for n, v in curves.items()))
+        results.append({"run": str(run.path), "metric": metric, "clean": clean, "curves": curves})
+    ref = results[0]
+    for r in results:
+        per = {n: [_error(r["metric"], v) for v in r["curves"][n]] for n in kept}
+        base = {n: [_error(ref["metric"], v) for v in ref["curves"][n]] for n in kept}
+        r["mean_corruption"] = float(np.mean([v for n in kept for v in r["curves"][n][1:]]))
+        means = {n: float(np.mean(r["curves"][n][1:])) for n in kept}
+        r["worst"] = (max if r["metric"] == "mae" else min)(means, key=means.get)
+        r["per_corruption_mean"] = means
+        r["ce"] = {n: sum(per[n][1:]) / max(sum(base[n][1:]), 1e-12) for n in kept}
+        r["mce"] = float(np.mean(list(r["ce"].values())))
+        added = {n: sum(e - per[n][0] for e in per[n][1:]) / max(sum(e - base[n][0] for e in base[n][1:]), 1e-12)
+                 for n in kept}
+        r["relative_mce"] = float(np.mean(list(added.values())))
+    doc = {"data": ds.name, "split": prepared.split.name, "test_windows": len(test.X),
+           "engine": "int8 in TensorFlow Lite Micro (the exported .tflite)" if tflm else "PyTorch fp32",
+           "corruptions": {n: {"parameter": get(n).parameter, "levels": list(get(n).levels)} for n in kept},
+           "not_applicable": skipped, "seed": seed, "runs": results, "reference": ref["run"],
+           "seconds": round(time.time() - started, 1),
+           "note": "corruptions act on the raw test windows before the run's normaliser; mean corruption metric "
+                   "= mean over corruptions and severities 1-5; CE = summed error / the reference's; mCE its mean; "
+                   "relative mCE on the error added by the corruption"}
+    if out is not None:
+        from ..io import atomic_write_bytes, atomic_write_json
+
+        out = Path(out)
+        atomic_write_json(out / "robustness.json", doc)
+        atomic_write_bytes(out / "robustness.png", curves_png(doc))
+    return doc
+
+
+def curves_png(doc: dict) -> bytes:
+    from ..report.render import png_bytes, pyplot
+
+    names = list(doc["corruptions"])
+    cols = 3
+    rows = -(-len(names) // cols)
+    fig, axes = pyplot().subplots(rows, cols, figsize=(12, 2.8 * rows), squeeze=False)
+    for ax, n in zip(axes.flat, names):
+        for r in doc["runs"]:
+            ax.plot(range(SEVERITIES + 1), r["curves"][n], marker="o", ms=3, label=Path(r["run"]).name)
+        ax.set_title(f"{n} ({doc['corruptions'][n]['parameter']})", fontsize=8)
+        ax.set_xlabel("severity (0 = clean)", fontsize=7)
+        ax.set_ylabel(doc["runs"][0]["metric"], fontsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=6)
+    fig.suptitle(f"{doc['data']}: {doc['engine']}, test subjects", fontsize=9)
+    fig.tight_layout()
+    return png_bytes(fig)
