@@ -652,6 +652,43 @@ def _print_comparison(metrics: dict, title: str) -> None:
     console.print(widths)
 
 
+@app.command("robustness")
+def robustness_cmd(
+    runs: list[Path] = typer.Argument(..., help="run directories of one data set and split; the first is the "
+                                      "reference (usually the dense model)"),
+    corruption: str = typer.Option(None, "--corruption", help="comma list of noise, wander, gain, offset, rotation, "
+                                   "dead, resample, clip, gaps (default: every one that applies to the data)"),
+    tflm: bool = typer.Option(False, "--tflm", help="evaluate the exported int8 models in TensorFlow Lite Micro "
+                              "(export the runs first) instead of PyTorch fp32"),
+    seed: int = typer.Option(0, "--seed", help="seed of the corruptions' random draws (the same for every run)"),
+    out: Path = typer.Option(None, "--out", help="folder for robustness.json and robustness.png (default: "
+                             "RUN/robustness of the first run)"),
+    data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
+):
+    """The test subjects under wearable corruptions (noise, baseline wander, gain and offset drift, strap
+    rotation, a dead channel, clock error, clipping, packet loss) at five severities each: the metric per
+    severity, the mean corruption metric, the worst corruption, and ImageNet-C's corruption error against
+    the first run."""
+    from .robust.evaluate import robustness
+
+    doc = robustness(runs, corruptions=corruption, tflm=tflm, seed=seed, data_root=data_root,
+                     out=out or runs[0] / "robustness", log=lambda m: None)
+    metric = doc["runs"][0]["metric"]
+    table = Table(title=f"robustness on {doc['data']} ({doc['engine']})", caption=f"split: {doc['split']}; mean "
+                  "corruption metric over every corruption and severity 1-5; CE / mCE against the first run")
+    for col in ("run", f"clean {metric}", "mean corrupted", "worst corruption", "mCE", "relative mCE",
+                *doc["corruptions"]):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for r in doc["runs"]:
+        table.add_row(r["run"], f"{r['clean']:.3f}", f"{r['mean_corruption']:.3f}", r["worst"],
+                      *("-" if v is None else f"{v:.2f}" for v in (r["mce"], r["relative_mce"])),
+                      *(f"{r['per_corruption_mean'][n]:.3f}" for n in doc["corruptions"]))
+    console.print(table)
+    if doc["not_applicable"]:
+        console.print(f"not applicable to these channels: {', '.join(doc['not_applicable'])}")
+    console.print(f"wrote {out or runs[0] / 'robustness'}/robustness.json and robustness.png")
+
+
 band_app = typer.Typer(no_args_is_help=True, help="Several models on one chip: plan the band (flash, RAM, battery "
                        "days, policy), replay real recordings in TFLite Micro, export the C bundle.")
 app.add_typer(band_app, name="band")

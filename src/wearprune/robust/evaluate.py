@@ -23,6 +23,15 @@ def _error(metric: str, value: float) -> float:
     return value if metric == "mae" else 1.0 - value
 
 
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b > 1e-9 else None
+
+
+def _mean(values) -> float | None:
+    defined = [v for v in values if v is not None]
+    return float(np.mean(defined)) if defined else None
+
+
 def _parse(corruptions) -> list[str]:
     if corruptions is None:
         return list(CORRUPTIONS)
@@ -93,11 +102,13 @@ def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 
         means = {n: float(np.mean(r["curves"][n][1:])) for n in kept}
         r["worst"] = (max if r["metric"] == "mae" else min)(means, key=means.get)
         r["per_corruption_mean"] = means
-        r["ce"] = {n: sum(per[n][1:]) / max(sum(base[n][1:]), 1e-12) for n in kept}
-        r["mce"] = float(np.mean(list(r["ce"].values())))
-        added = {n: sum(e - per[n][0] for e in per[n][1:]) / max(sum(e - base[n][0] for e in base[n][1:]), 1e-12)
+        # a corruption the reference makes no error on (or loses nothing to) has no defined ratio: left out
+        r["ce"] = {n: _ratio(sum(per[n][1:]), sum(base[n][1:])) for n in kept}
+        r["mce"] = _mean(r["ce"].values())
+        added = {n: _ratio(sum(e - per[n][0] for e in per[n][1:]), sum(e - base[n][0] for e in base[n][1:]))
                  for n in kept}
-        r["relative_mce"] = float(np.mean(list(added.values())))
+        r["relative_ce"] = added
+        r["relative_mce"] = _mean(added.values())
     doc = {"data": ds.name, "split": prepared.split.name, "test_windows": len(test.X),
            "engine": "int8 in TensorFlow Lite Micro (the exported .tflite)" if tflm else "PyTorch fp32",
            "corruptions": {n: {"parameter": get(n).parameter, "levels": list(get(n).levels)} for n in kept},
