@@ -9,6 +9,8 @@ Public API (everything else may change)::
     cost = wp.estimate_cost(model, x[:1], "nrf52840")  # flash, peak RAM, latency, energy, battery
     wp.write_report(wp.build_report(["runs/hmp", "runs/hmp-pruned"], "nrf52840"), "report/")
     result = wp.fit("runs/hmp", "nrf52840", "runs/hmp-fit", max_latency_ms=5)  # best model within the limits
+    wp.robustness(["runs/hmp", "runs/hmp-pruned"], out="rob/")  # wearable corruptions, 5 severities each
+    wp.audit(["runs/hmp"])                             # membership inference: training vs unseen subjects
     band = wp.band_plan("examples/band.yaml", "band/")  # several tasks on one chip: flash, RAM, battery days
     cv = wp.crossval("hmp", "resnet1d", "cv/hmp", folds=4, seeds=3, prune="channel:0.5:taylor")  # paired CV
 """
@@ -28,6 +30,7 @@ from .models import MODELS, build_model  # noqa: E402
 from .profile import count_macs, count_params, profile_model  # noqa: E402
 from .prune import prune  # noqa: E402
 from .report import build_report, write_report  # noqa: E402
+from .robust import audit, robustness  # noqa: E402
 from .runs import Run, load_run  # noqa: E402
 from .specs import ExportSpec, FitSpec, PruneSpec  # noqa: E402
 from .train import TrainConfig  # noqa: E402
@@ -40,5 +43,6 @@ __all__ = [
     "ConfigError", "DataError", "ExportSpec", "FitSpec", "PruneSpec", "Run", "TrainConfig",
     "WearableDataset", "WearpruneError", "build_model", "build_report", "compare_cv", "count_macs", "count_params",
     "crossval", "estimate_cost", "evaluate", "export_run", "fit", "list_devices", "load_dataset", "load_device",
-    "load_run", "profile_model", "prune", "prune_run", "subject_split", "train", "write_report",
+    "load_run", "profile_model", "prune", "prune_run", "subject_split", "train", "write_report", "audit",
+    "robustness",
 ]

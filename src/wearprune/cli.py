@@ -689,6 +689,33 @@ def robustness_cmd(
     console.print(f"wrote {out or runs[0] / 'robustness'}/robustness.json and robustness.png")
 
 
+@app.command("audit")
+def audit_cmd(
+    runs: list[Path] = typer.Argument(..., help="run directories to audit (e.g. dense, pruned, DP)"),
+    tflm: bool = typer.Option(False, "--tflm", help="attack the exported int8 models in TensorFlow Lite Micro"),
+    max_windows: int = typer.Option(2000, "--max-windows", help="windows per side (members, non-members)"),
+    seed: int = typer.Option(0, "--seed", help="seed of the window sample"),
+    out: Path = typer.Option(None, "--out", help="folder for audit.json (default: RUN/audit of the first run)"),
+    data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
+):
+    """Membership inference: can an attacker tell the training subjects' windows from unseen subjects'?
+    A loss-threshold attack and a class-calibrated one; ROC AUC (0.5 = chance) and TPR at 1 % FPR."""
+    from .robust.audit import audit
+
+    doc = audit(runs, tflm=tflm, max_windows=max_windows, seed=seed, data_root=data_root,
+                out=out or runs[0] / "audit", log=lambda m: None)
+    table = Table(title="membership inference audit", caption="members: training subjects' windows; non-members: "
+                  "test subjects'; population (calibration): validation subjects'")
+    for col in ("run", "windows/side", "loss AUC", "loss TPR@1%FPR", "calibrated AUC", "calibrated TPR@1%FPR"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for r in doc["runs"]:
+        a, c = r["loss_threshold"], r["class_calibrated"]
+        table.add_row(r["run"], str(r["windows_per_side"]), f"{a['auc']:.3f}", f"{a['tpr_at_1pct_fpr']:.3f}",
+                      f"{c['auc']:.3f}", f"{c['tpr_at_1pct_fpr']:.3f}")
+    console.print(table)
+    console.print(f"wrote {out or runs[0] / 'audit'}/audit.json")
+
+
 band_app = typer.Typer(no_args_is_help=True, help="Several models on one chip: plan the band (flash, RAM, battery "
                        "days, policy), replay real recordings in TFLite Micro, export the C bundle.")
 app.add_typer(band_app, name="band")

@@ -45,9 +45,10 @@ def _parse(corruptions) -> list[str]:
 
 
 def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 0, data_root: str | None = None,
-               out: str | Path | None = None, log=print) -> dict:
+               out: str | Path | None = None, data=None, log=print) -> dict:
     """Evaluate every run on the same corrupted test windows; the first run is the reference.
-    Writes ``robustness.json`` and ``robustness.png`` into ``out`` when given."""
+    Writes ``robustness.json`` and ``robustness.png`` into ``out`` when given. ``data``: the dataset
+    object, for runs trained on in-memory data."""
     from ..data.prepare import prepare_from_config
     from ..evaluate import headline, predict, task_metrics
     from ..runs import Run, load_run
@@ -56,7 +57,7 @@ def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 
         raise ConfigError("robustness needs at least one run directory")
     names = _parse(corruptions)
     loaded = [r if isinstance(r, Run) else load_run(r) for r in runs]
-    prepared = prepare_from_config(loaded[0].config, data_root)
+    prepared = prepare_from_config(loaded[0].config, data_root, data=data)
     ds = prepared.dataset
     if ds.layout != "window":
         raise ConfigError(f"corruptions act on raw signal windows; {ds.name} holds {ds.layout} data")
