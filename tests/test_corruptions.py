@@ -76,7 +76,7 @@ def two_runs(tmp_path_factory):
 
 def test_robustness_reports_curves_and_corruption_error(two_runs, tmp_path):
     res = wearprune("robustness", str(two_runs / "dense"), str(two_runs / "pruned"), "--corruption",
-                    "noise,rotation,gaps", "--out", str(tmp_path))
+                    "noise,rotation,gaps", "--attack-eps", "0.1", "--attack-eps", "0.5", "--out", str(tmp_path))
     assert res.returncode == 0, res.stderr
     doc = json.loads((tmp_path / "robustness.json").read_text())
     assert list(doc["corruptions"]) == ["noise", "rotation", "gaps"]
@@ -88,5 +88,9 @@ def test_robustness_reports_curves_and_corruption_error(two_runs, tmp_path):
         assert all(len(v) == SEVERITIES + 1 and v[0] == pytest.approx(r["clean"]) for v in r["curves"].values())
         assert 0 <= r["mean_corruption"] <= 1 and r["worst"] in doc["corruptions"]
     assert (tmp_path / "robustness.png").read_bytes()[:4] == b"\x89PNG"
+    for r in doc["runs"]:  # a larger budget, and PGD against FGSM, hurt at least as much (up to noise)
+        a = r["attacks"]
+        assert a["pgd"]["0.5"] <= a["pgd"]["0.1"] + 0.05 and a["pgd"]["0.5"] <= a["fgsm"]["0.5"] + 0.05
+        assert a["pgd"]["0.5"] < r["clean"]
     bad = wearprune("robustness", str(two_runs / "dense"), "--corruption", "fog")
     assert_clean_error(bad, "unknown corruption 'fog'")

@@ -661,6 +661,8 @@ def robustness_cmd(
     tflm: bool = typer.Option(False, "--tflm", help="evaluate the exported int8 models in TensorFlow Lite Micro "
                               "(export the runs first) instead of PyTorch fp32"),
     seed: int = typer.Option(0, "--seed", help="seed of the corruptions' random draws (the same for every run)"),
+    attack_eps: list[float] = typer.Option(None, "--attack-eps", help="also FGSM and PGD on the fp32 models at this "
+                                           "L-inf budget in channel standard deviations, repeatable (e.g. 0.05 0.2)"),
     out: Path = typer.Option(None, "--out", help="folder for robustness.json and robustness.png (default: "
                              "RUN/robustness of the first run)"),
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
@@ -672,7 +674,7 @@ def robustness_cmd(
     from .robust.evaluate import robustness
 
     doc = robustness(runs, corruptions=corruption, tflm=tflm, seed=seed, data_root=data_root,
-                     out=out or runs[0] / "robustness", log=lambda m: None)
+                     out=out or runs[0] / "robustness", attack_eps=tuple(attack_eps or ()), log=lambda m: None)
     metric = doc["runs"][0]["metric"]
     table = Table(title=f"robustness on {doc['data']} ({doc['engine']})", caption=f"split: {doc['split']}; mean "
                   "corruption metric over every corruption and severity 1-5; CE / mCE against the first run")
@@ -684,6 +686,16 @@ def robustness_cmd(
                       *("-" if v is None else f"{v:.2f}" for v in (r["mce"], r["relative_mce"])),
                       *(f"{r['per_corruption_mean'][n]:.3f}" for n in doc["corruptions"]))
     console.print(table)
+    if "attacks" in doc:
+        adv = Table(title=f"adversarial {metric} (fp32, eps in channel standard deviations)")
+        adv.add_column("run")
+        eps = list(doc["runs"][0]["attacks"]["fgsm"])
+        for method in ("fgsm", "pgd"):
+            for e in eps:
+                adv.add_column(f"{method.upper()} {e}", justify="right")
+        for r in doc["runs"]:
+            adv.add_row(r["run"], *(f"{r['attacks'][m][e]:.3f}" for m in ("fgsm", "pgd") for e in eps))
+        console.print(adv)
     if doc["not_applicable"]:
         console.print(f"not applicable to these channels: {', '.join(doc['not_applicable'])}")
     console.print(f"wrote {out or runs[0] / 'robustness'}/robustness.json and robustness.png")

@@ -45,10 +45,14 @@ def _parse(corruptions) -> list[str]:
 
 
 def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 0, data_root: str | None = None,
-               out: str | Path | None = None, data=None, log=print) -> dict:
+               out: str | Path | None = None, data=None, attack_eps: tuple[float, ...] = (), log=print) -> dict:
     """Evaluate every run on the same corrupted test windows; the first run is the reference.
     Writes ``robustness.json`` and ``robustness.png`` into ``out`` when given. ``data``: the dataset
-    object, for runs trained on in-memory data."""
+    object, for runs trained on in-memory data. ``attack_eps``: also FGSM and PGD (10 steps) on the fp32
+    models at each eps (L-inf, in channel standard deviations)."""
+    eps_list = tuple(float(e) for e in attack_eps)
+    if any(not e > 0 for e in eps_list):
+        raise ConfigError(f"--attack-eps must be positive (channel standard deviations), got {list(eps_list)}")
     from ..data.prepare import prepare_from_config
     from ..evaluate import headline, predict, task_metrics
     from ..runs import Run, load_run
@@ -94,7 +98,16 @@ def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 
         curves = {n: [clean] + [score(inputs[(n, s)]) for s in range(1, SEVERITIES + 1)] for n in kept}
         log(f"{run.path}: clean {metric} {clean:.3f}; " + ", ".join(
             f"{n} {np.mean(v[1:]):.3f}" for n, v in curves.items()))
-        results.append({"run": str(run.path), "metric": metric, "clean": clean, "curves": curves})
+        attacks = {}
+        if eps_list:
+            from .attacks import attacked_outputs
+
+            for method in ("fgsm", "pgd"):
+                attacks[method] = {f"{e:g}": float(headline(task_metrics(test, attacked_outputs(
+                    run.model, test.X, test.y, e, method=method, task=ds.task, target_scale=prepared.target_scale),
+                    prepared.target_scale))[1]) for e in eps_list}
+        results.append({"run": str(run.path), "metric": metric, "clean": clean, "curves": curves,
+                        **({"attacks": attacks} if attacks else {})})
     ref = results[0]
     for r in results:
         per = {n: [_error(r["metric"], v) for v in r["curves"][n]] for n in kept}
@@ -113,6 +126,9 @@ def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 
     doc = {"data": ds.name, "split": prepared.split.name, "test_windows": len(test.X),
            "engine": "int8 in TensorFlow Lite Micro (the exported .tflite)" if tflm else "PyTorch fp32",
            "corruptions": {n: {"parameter": get(n).parameter, "levels": list(get(n).levels)} for n in kept},
+           **({"attacks": {"eps_unit": "L-inf, in channel standard deviations (the models' standardised inputs)",
+                           "fgsm": "one signed-gradient step", "pgd": "10 steps of 2.5 eps / 10 from a random "
+                           "start, projected", "engine": "PyTorch fp32"}} if eps_list else {}),
            "not_applicable": skipped, "seed": seed, "runs": results, "reference": ref["run"],
            "seconds": round(time.time() - started, 1),
            "note": "corruptions act on the raw test windows before the run's normaliser; mean corruption metric "
