@@ -39,3 +39,38 @@ def test_regression_attack_and_bad_eps():
         assert _loss(model(adv), y, "regression") > _loss(model(x), y, "regression")
     with pytest.raises(ConfigError, match="eps must be >= 0"):
         pgd(model, x, y, -1.0, task="regression")
+
+
+def test_hardened_batches():
+    from wearprune.robust.harden import hardened_batch
+
+    model, x, y = model_and_batch()
+    gen = torch.Generator().manual_seed(0)
+    names = ["acc_x", "acc_y", "acc_z"]
+    xa, ya = hardened_batch("adversarial", model, x, y, task="classification", channel_names=names, rate_hz=16,
+                            gen=gen, eps=0.2)
+    assert xa.shape[0] == 2 * len(x) and torch.equal(xa[: len(x)], x) and torch.equal(ya, torch.cat([y, y]))
+    assert (xa[len(x):] - x).abs().max() <= 0.2 + 1e-6
+    changed = []
+    for _ in range(20):
+        xc, yc = hardened_batch("corruptions", model, x, y, task="classification", channel_names=names, rate_hz=16,
+                                gen=gen, eps=0.2)
+        assert xc.shape == x.shape and torch.equal(yc, y)
+        changed.append(float((xc != x).flatten(1).any(1).float().mean()))
+    assert 0.2 < sum(changed) / len(changed) < 0.6  # about half of each batch, some corruptions barely touch it
+
+
+def test_prune_with_hardening_records_it(tmp_path):
+    import wearprune as wp
+    from wearprune.data.synthetic import make_synthetic
+
+    ds = make_synthetic(n_subjects=5, per_subject=16, seed=3)
+    run = wp.train(ds, "cnn1d", tmp_path / "d", config=wp.TrainConfig(epochs=2))
+    from wearprune.data.prepare import prepare_from_config
+
+    prepared = prepare_from_config(run.config, data=ds)
+    pruned = wp.prune_run(run, None, prepared=prepared, ratio=0.5, finetune_epochs=2, harden="adversarial",
+                          harden_eps=0.05)
+    assert pruned.config["prune"]["spec"]["harden"] == "adversarial"
+    with pytest.raises(ConfigError, match="unknown --harden 'armour'"):
+        wp.PruneSpec(harden="armour")

@@ -22,6 +22,8 @@ err_console = Console(stderr=True, markup=False)
 
 DATA_HELP = "dataset name (see `wearprune datasets`) or a .csv/.npz/.parquet recording"
 ROOT_HELP = "folder holding the datasets (default: $WEARPRUNE_DATA)"
+HARDEN_HELP = ("harden while training: corruptions (half of each batch through a random wearable corruption) or "
+               "adversarial (each batch plus its PGD counterpart at --harden-eps); see `wearprune robustness`")
 AUGMENT_HELP = ("comma list of jitter, scaling, rotation, time_warp; auto (per modality: x/y/z motion channels get "
                 "a gain and a random rotation, other data none); none (default: the training recipe's, docs/recipe.md)")
 
@@ -98,6 +100,9 @@ def train(
     label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="classification: cross-entropy label "
                                           "smoothing (0 to <1)"),
     teacher: Path = typer.Option(None, help="run directory of a teacher to distil from"),
+    harden: str = typer.Option(None, "--harden", help=HARDEN_HELP),
+    harden_eps: float = typer.Option(None, "--harden-eps", help="adversarial hardening budget (channel std; "
+                                     "default 0.1)"),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda"),
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
@@ -118,7 +123,8 @@ def train(
     from .verbs import train as train_run
 
     cfg = _train_config(augment, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience,
-                        device=device, bn_l1=slimming, label_smoothing=label_smoothing)
+                        device=device, bn_l1=slimming, label_smoothing=label_smoothing, harden=harden,
+                        harden_eps=harden_eps)
     given = {"rate_hz": rate, "window_s": window_s, "step_s": step_s, "label_column": label_column,
              "subject_column": subject_column, "task": task}
     options = {k: v for k, v in given.items() if v is not None}
@@ -265,6 +271,8 @@ def fit_cmd(
                                "distillation (iterative pruning)"),
     final_lr: list[float] = typer.Option(None, "--final-lr", help="learning rate of the final fine-tune, repeatable: "
                                          "the best on validation is kept (default: 0.001 and 0.003)"),
+    harden: str = typer.Option(None, "--harden", help=HARDEN_HELP + " (the final fine-tune and the baselines)"),
+    harden_eps: float = typer.Option(0.1, "--harden-eps", help="adversarial hardening budget (channel std)"),
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists"),
 ):
@@ -278,6 +286,7 @@ def fit_cmd(
                    max_flash_kb=max_flash_kb, max_drop=max_drop, int8=int8, trials=trials, trial_epochs=trial_epochs,
                    final_epochs=final_epochs, select=select, workers=workers, storage=storage, ray=ray,
                    parts=parse_parts(part), grow=grow, baselines=baselines, rank_folds=rank_folds, cycles=cycles,
+                   harden=harden, harden_eps=harden_eps,
                    **({"final_lrs": tuple(final_lr)} if final_lr else {}))
     result = fit(run, spec, out, data_root=data_root, overwrite=overwrite, progress=True, log=_log)
     _print_fit(result, table_rows)
@@ -353,6 +362,8 @@ def prune(
     cycles: int = typer.Option(1, help="iterative pruning: prune -> fine-tune cycles reaching --ratio"),
     distill: bool = typer.Option(True, help="distil from the dense model while fine-tuning"),
     lr: float = typer.Option(1e-3, help="fine-tuning learning rate"),
+    harden: str = typer.Option(None, "--harden", help=HARDEN_HELP),
+    harden_eps: float = typer.Option(0.1, "--harden-eps", help="adversarial hardening budget (channel std)"),
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
     overwrite: bool = typer.Option(False, help="replace --out if it exists"),
 ):
@@ -375,7 +386,8 @@ def prune(
         options.update(scope=scope or "local", round_to=round_to, min_channels=min_channels)
     steps = Recipe.from_yaml(recipe).to_dict() if recipe else None
     spec = PruneSpec(method=method, ratio=ratio, importance=importance, options=options, recipe=steps,
-                     finetune_epochs=finetune, cycles=cycles, distill=distill, lr=lr)
+                     finetune_epochs=finetune, cycles=cycles, distill=distill, lr=lr, harden=harden,
+                     harden_eps=harden_eps)
     result = prune_run(run, out, spec, data_root=data_root, overwrite=overwrite, progress=True)
     _print_comparison(result.metrics, f"pruned {run} -> {out}")
 

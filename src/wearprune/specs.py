@@ -77,6 +77,14 @@ class _Spec:
         return cls(**{k: v for k, v in given.items() if v is not None or k not in _DEFAULTED})
 
 
+def _check_harden(harden, eps) -> None:
+    from .robust.harden import MODES
+
+    if harden is not None and harden not in MODES:
+        raise ConfigError(f"unknown --harden {harden!r}; choose {' or '.join(MODES)}")
+    _number("--harden-eps", eps, positive=True)
+
+
 PART_NAME = re.compile(r"[A-Za-z0-9_-]+")  # it becomes an Optuna parameter name and a key in fit.json
 
 
@@ -134,9 +142,12 @@ class PruneSpec(_Spec):
     distill: bool = True
     lr: float = 1e-3
     calib_windows: int = 512
+    harden: str | None = None  # corruptions | adversarial, while fine-tuning (robust/harden.py)
+    harden_eps: float = 0.1
 
     def __post_init__(self):
         self._plain_numbers()
+        _check_harden(self.harden, self.harden_eps)
         if self.method not in PRUNE_METHODS:
             raise ConfigError(f"unknown pruning method {self.method!r}; choose one of: {', '.join(PRUNE_METHODS)}")
         _number("ratio", self.ratio)
@@ -222,9 +233,12 @@ class FitSpec(_Spec):
     rank_folds: int = 3
     cycles: int = 1
     final_lrs: tuple[float, ...] = (1e-3, 3e-3)
+    harden: str | None = None  # the final fine-tune and the baselines train hardened (robust/harden.py)
+    harden_eps: float = 0.1
 
     def __post_init__(self):
         self._plain_numbers()
+        _check_harden(self.harden, self.harden_eps)
         if self.grow is not None and self.grow != "auto":
             if isinstance(self.grow, str):
                 try:

@@ -21,6 +21,7 @@ from .data.dataset import WearableDataset
 from .errors import ConfigError, DataError
 from .evaluate import headline, predict, task_metrics
 from .prune.timing import bn_l1_penalty
+from .robust.harden import hardened_batch
 
 DEFAULT_EPOCHS = 60  # with patience 15 and augment auto: docs/recipe.md measured the gain
 MIN_STEPS = 600  # optimizer steps a small data set gets when epochs are left to the default
@@ -50,6 +51,8 @@ class TrainConfig:
     select_from_epoch: int = 1  # best-validation weights are taken from this epoch on (after a schedule)
     label_smoothing: float = 0.0  # classification only
     min_steps: int = MIN_STEPS  # used when epochs is None
+    harden: str | None = None  # corruptions | adversarial: robust/harden.py
+    harden_eps: float = 0.1  # adversarial hardening's L-inf budget, in channel standard deviations
 
     def validate(self) -> None:
         if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
@@ -66,6 +69,12 @@ class TrainConfig:
                               f"or {AUTO} (per modality)")
         if not 0 <= self.distill_alpha <= 1:
             raise ConfigError("distill_alpha must be between 0 and 1")
+        from .robust.harden import MODES
+
+        if self.harden is not None and self.harden not in MODES:
+            raise ConfigError(f"unknown --harden {self.harden!r}; choose {' or '.join(MODES)}")
+        if not self.harden_eps > 0:
+            raise ConfigError(f"--harden-eps must be positive (channel standard deviations), got {self.harden_eps}")
         check_device(self.device)
 
     def to_dict(self) -> dict:
@@ -269,6 +278,10 @@ def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_
                 continue  # BatchNorm cannot train on a batch of one
             xb = augment(X[idx], history.augment, gen, triples).to(device)
             yb = y[idx].to(device)
+            if config.harden:
+                xb, yb = hardened_batch(config.harden, model, xb, yb, task=train.task,
+                                        channel_names=train.channel_names, rate_hz=train.rate_hz, gen=gen,
+                                        eps=config.harden_eps)
             out = model(xb)
             loss = _task_loss(out, yb, train.task, weights, config.label_smoothing)
             if teacher is not None:
@@ -285,8 +298,8 @@ def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_
                 after_step()  # e.g. re-apply pruning masks so sparsity does not drift
             sched.step()
             history.steps += 1
-            total += loss.item() * len(idx)
-            count += len(idx)
+            total += loss.item() * len(xb)
+            count += len(xb)
             if on_batch:
                 on_batch(b + 1, steps_per_epoch)
         metrics = task_metrics(val, predict(model, val.X, device=device), target_scale)

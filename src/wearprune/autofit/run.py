@@ -456,7 +456,8 @@ def _recover(search: _Search, winner: dict, spec: FitSpec, progress: bool, log):
     best, tried, started = None, [], time.perf_counter()
     for lr in spec.final_lrs:
         final = prune_run(search.start, None, recipe=recipe, cycles=cycles, finetune_epochs=epochs, lr=lr,
-                          prepared=search.prepared, teacher=search.teacher.model, progress=progress)
+                          prepared=search.prepared, teacher=search.teacher.model, progress=progress,
+                          harden=spec.harden, harden_eps=spec.harden_eps)
         got = score(final.model, search.prepared.val, search.prepared.target_scale)
         tried.append({"lr": lr, "val_score": got, "best_epoch": final.metrics.get("history", {}).get("best_epoch")})
         if len(spec.final_lrs) > 1:
@@ -477,7 +478,8 @@ def _baselines(search: _Search, final, spec: FitSpec, dev, limits: Budget, unifo
     prepared, start = search.prepared, search.start
     epochs = total_epochs(start, recovery["cycles"] * recovery["epochs_per_cycle"])
     seed = start.config["train"]["seed"]
-    train_cfg = start.config["train"]
+    # hardened like the winner's fine-tune, so that the comparison stays fair
+    train_cfg = {**start.config["train"], "harden": spec.harden, "harden_eps": spec.harden_eps}
     out = []
     started = time.perf_counter()
     log(f"baselines: the winner's architecture from scratch, and the zoo model at one width within the limits "

@@ -59,6 +59,7 @@ def prune_run(run: str | Path | Run, out: str | Path | None = None, spec: PruneS
         if spec.finetune_epochs > 0:
             # device "auto": the run may have been trained on a machine with CUDA, this one may have none
             cfg = TrainConfig(**{**dense.config["train"], "epochs": spec.finetune_epochs, "lr": spec.lr, "bn_l1": 0.0,
+                                 "harden": spec.harden, "harden_eps": spec.harden_eps,
                                  "patience": max(3, spec.finetune_epochs), "select_from_epoch": 1, "device": "auto"})
             sparse = any(s.method == "weight" for s in steps.steps)
             # Unstructured zeros must survive fine-tuning: re-apply the masks after every step.
