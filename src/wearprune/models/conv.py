@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import conv_bn_relu, scaled
+from .layers import NORMS, conv_bn_relu, scaled
 
 
 class CNN1D(nn.Module):
@@ -32,17 +32,17 @@ class CNN1D(nn.Module):
 class BasicBlock1D(nn.Module):
     """Two convolutions with a residual add; a 1x1 projection when the shape changes."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int = 1, k: int = 5):
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, k: int = 5, norm: str = "batch"):
         super().__init__()
         self.conv1 = nn.Conv1d(c_in, c_out, k, stride=stride, padding=k // 2, bias=False)
-        self.bn1 = nn.BatchNorm1d(c_out)
+        self.bn1 = NORMS[norm](c_out)
         self.relu1 = nn.ReLU()
         self.conv2 = nn.Conv1d(c_out, c_out, k, padding=k // 2, bias=False)
-        self.bn2 = nn.BatchNorm1d(c_out)
+        self.bn2 = NORMS[norm](c_out)
         self.shortcut = nn.Identity()
         if stride != 1 or c_in != c_out:
             self.shortcut = nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride=stride, bias=False),
-                                          nn.BatchNorm1d(c_out))
+                                          NORMS[norm](c_out))
         self.relu2 = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -51,14 +51,14 @@ class BasicBlock1D(nn.Module):
 
 
 class ResNet1D(nn.Module):
-    def __init__(self, input_shape: tuple[int, ...], n_outputs: int, width: float = 1.0):
+    def __init__(self, input_shape: tuple[int, ...], n_outputs: int, width: float = 1.0, norm: str = "batch"):
         super().__init__()
         c, _ = input_shape
         widths = [scaled(w, width) for w in (16, 32, 64)]
-        self.stem = conv_bn_relu(c, widths[0], 7)
-        self.layer1 = BasicBlock1D(widths[0], widths[0])
-        self.layer2 = BasicBlock1D(widths[0], widths[1], stride=2)
-        self.layer3 = BasicBlock1D(widths[1], widths[2], stride=2)
+        self.stem = conv_bn_relu(c, widths[0], 7, norm=norm)
+        self.layer1 = BasicBlock1D(widths[0], widths[0], norm=norm)
+        self.layer2 = BasicBlock1D(widths[0], widths[1], stride=2, norm=norm)
+        self.layer3 = BasicBlock1D(widths[1], widths[2], stride=2, norm=norm)
         self.pool = nn.AdaptiveAvgPool1d(1)
         self.classifier = nn.Linear(widths[2], n_outputs)
 

@@ -27,7 +27,7 @@ MODELS: dict[str, ModelInfo] = {
     m.name: m
     for m in [
         ModelInfo("cnn1d", ("window",), conv.CNN1D, "three Conv1d-BN-ReLU blocks, global pooling", BLOCK_OPTIONS),
-        ModelInfo("resnet1d", ("window",), conv.ResNet1D, "residual 1-D CNN (residual adds)"),
+        ModelInfo("resnet1d", ("window",), conv.ResNet1D, "residual 1-D CNN (residual adds)", ("norm",)),
         ModelInfo("tcn", ("window",), conv.TCN, "dilated causal temporal convolutional network"),
         ModelInfo("dscnn", ("window",), conv.DSCNN, "depthwise-separable CNN", BLOCK_OPTIONS),
         ModelInfo("cnn_gru", ("window",), recurrent.CNNGRU, "conv front end + 2-layer GRU", BLOCK_OPTIONS),
