@@ -22,6 +22,8 @@ err_console = Console(stderr=True, markup=False)
 
 DATA_HELP = "dataset name (see `wearprune datasets`) or a .csv/.npz/.parquet recording"
 ROOT_HELP = "folder holding the datasets (default: $WEARPRUNE_DATA)"
+DP_HELP = ("train with differential privacy (DP-SGD, Opacus) spending at most this ε per training window; needs a "
+           "model without BatchNorm (--norm group); see the README for what it covers")
 HARDEN_HELP = ("harden while training: corruptions (half of each batch through a random wearable corruption) or "
                "adversarial (each batch plus its PGD counterpart at --harden-eps); see `wearprune robustness`")
 AUGMENT_HELP = ("comma list of jitter, scaling, rotation, time_warp; auto (per modality: x/y/z motion channels get "
@@ -103,6 +105,9 @@ def train(
     harden: str = typer.Option(None, "--harden", help=HARDEN_HELP),
     harden_eps: float = typer.Option(None, "--harden-eps", help="adversarial hardening budget (channel std; "
                                      "default 0.1)"),
+    dp_epsilon: float = typer.Option(None, "--dp-epsilon", help=DP_HELP),
+    dp_delta: float = typer.Option(None, "--dp-delta", help="DP δ (default 1 / (10 x training windows))"),
+    dp_max_grad_norm: float = typer.Option(None, "--dp-max-grad-norm", help="per-window gradient clip (default 1)"),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda"),
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
@@ -124,7 +129,8 @@ def train(
 
     cfg = _train_config(augment, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience,
                         device=device, bn_l1=slimming, label_smoothing=label_smoothing, harden=harden,
-                        harden_eps=harden_eps)
+                        harden_eps=harden_eps, dp_epsilon=dp_epsilon, dp_delta=dp_delta,
+                        dp_max_grad_norm=dp_max_grad_norm)
     given = {"rate_hz": rate, "window_s": window_s, "step_s": step_s, "label_column": label_column,
              "subject_column": subject_column, "task": task}
     options = {k: v for k, v in given.items() if v is not None}
@@ -364,6 +370,9 @@ def prune(
     lr: float = typer.Option(1e-3, help="fine-tuning learning rate"),
     harden: str = typer.Option(None, "--harden", help=HARDEN_HELP),
     harden_eps: float = typer.Option(0.1, "--harden-eps", help="adversarial hardening budget (channel std)"),
+    dp_epsilon: float = typer.Option(None, "--dp-epsilon", help=DP_HELP + "; data-free criteria only"),
+    dp_delta: float = typer.Option(None, "--dp-delta", help="DP δ (default 1 / (10 x training windows))"),
+    dp_max_grad_norm: float = typer.Option(1.0, "--dp-max-grad-norm", help="per-window gradient clip"),
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
     overwrite: bool = typer.Option(False, help="replace --out if it exists"),
 ):
@@ -387,7 +396,7 @@ def prune(
     steps = Recipe.from_yaml(recipe).to_dict() if recipe else None
     spec = PruneSpec(method=method, ratio=ratio, importance=importance, options=options, recipe=steps,
                      finetune_epochs=finetune, cycles=cycles, distill=distill, lr=lr, harden=harden,
-                     harden_eps=harden_eps)
+                     harden_eps=harden_eps, dp_epsilon=dp_epsilon, dp_delta=dp_delta, dp_max_grad_norm=dp_max_grad_norm)
     result = prune_run(run, out, spec, data_root=data_root, overwrite=overwrite, progress=True)
     _print_comparison(result.metrics, f"pruned {run} -> {out}")
 

@@ -144,10 +144,19 @@ class PruneSpec(_Spec):
     calib_windows: int = 512
     harden: str | None = None  # corruptions | adversarial, while fine-tuning (robust/harden.py)
     harden_eps: float = 0.1
+    dp_epsilon: float | None = None  # fine-tune with DP-SGD to this ε (privacy.py); data-free criteria only
+    dp_delta: float | None = None
+    dp_max_grad_norm: float = 1.0
 
     def __post_init__(self):
         self._plain_numbers()
         _check_harden(self.harden, self.harden_eps)
+        if self.dp_epsilon is not None:
+            from .privacy import check_importance, valid_epsilon
+
+            valid_epsilon(self.dp_epsilon)
+            for step in ((self.recipe or {}).get("steps") or [{"importance": self.importance}]):
+                check_importance(step.get("importance", self.importance))
         if self.method not in PRUNE_METHODS:
             raise ConfigError(f"unknown pruning method {self.method!r}; choose one of: {', '.join(PRUNE_METHODS)}")
         _number("ratio", self.ratio)

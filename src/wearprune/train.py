@@ -53,6 +53,9 @@ class TrainConfig:
     min_steps: int = MIN_STEPS  # used when epochs is None
     harden: str | None = None  # corruptions | adversarial: robust/harden.py
     harden_eps: float = 0.1  # adversarial hardening's L-inf budget, in channel standard deviations
+    dp_epsilon: float | None = None  # DP-SGD with Opacus to this ε (privacy.py); None: ordinary training
+    dp_delta: float | None = None  # None: 1 / (10 x training windows)
+    dp_max_grad_norm: float = 1.0  # per-sample gradient clipping bound
 
     def validate(self) -> None:
         if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
@@ -75,6 +78,17 @@ class TrainConfig:
             raise ConfigError(f"unknown --harden {self.harden!r}; choose {' or '.join(MODES)}")
         if not self.harden_eps > 0:
             raise ConfigError(f"--harden-eps must be positive (channel standard deviations), got {self.harden_eps}")
+        if self.dp_epsilon is not None:
+            from .privacy import valid_epsilon
+
+            valid_epsilon(self.dp_epsilon)
+            if self.harden == "adversarial":
+                raise ConfigError("--harden adversarial adds a second copy of each window to the batch, which DP-SGD's "
+                                  "per-window bound does not allow; use --harden corruptions with --dp-epsilon")
+        if self.dp_delta is not None and not 0 < self.dp_delta < 1:
+            raise ConfigError(f"--dp-delta must be in (0, 1), got {self.dp_delta}")
+        if not self.dp_max_grad_norm > 0:
+            raise ConfigError(f"--dp-max-grad-norm must be positive, got {self.dp_max_grad_norm}")
         check_device(self.device)
 
     def to_dict(self) -> dict:
@@ -116,6 +130,7 @@ class History:
     warning: str = ""  # set when the result is suspect (validation never improved)
     # How to get the same weights again: seeds, thread count, deterministic kernels (see reproducible())
     reproducibility: dict = field(default_factory=dict)
+    dp: dict | None = None  # DP-SGD: ε spent, δ, noise multiplier, accountant (privacy.record)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -261,6 +276,13 @@ def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = config.steps_per_epoch(len(X))
     epochs = config.planned_epochs(len(X))
+    trained, engine, loader = model, None, None
+    if config.dp_epsilon is not None:
+        from .privacy import default_delta, make_private
+
+        delta = config.dp_delta or default_delta(len(X))
+        trained, opt, loader, engine = make_private(model, opt, len(X), config.batch_size, epochs, config.dp_epsilon,
+                                                    delta, config.dp_max_grad_norm, config.seed)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
     gen = torch.Generator().manual_seed(config.seed)
 
@@ -270,11 +292,11 @@ def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_
     started = time.perf_counter()
     for epoch in range(epochs):
         model.train()
-        perm = torch.randperm(len(X), generator=gen)
         total, count = 0.0, 0
-        for b in range(steps_per_epoch):
-            idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
-            if len(idx) < 2 and len(X) > 1:
+        for b, idx in enumerate(_batches(len(X), config.batch_size, gen, loader)):
+            if loader is not None and len(idx) == 0:
+                continue  # an empty Poisson batch: nothing to release
+            if loader is None and len(idx) < 2 and len(X) > 1:
                 continue  # BatchNorm cannot train on a batch of one
             xb = augment(X[idx], history.augment, gen, triples).to(device)
             yb = y[idx].to(device)
@@ -282,8 +304,11 @@ def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_
                 xb, yb = hardened_batch(config.harden, model, xb, yb, task=train.task,
                                         channel_names=train.channel_names, rate_hz=train.rate_hz, gen=gen,
                                         eps=config.harden_eps)
-            out = model(xb)
-            loss = _task_loss(out, yb, train.task, weights, config.label_smoothing)
+            out = trained(xb)
+            if loader is not None:  # DP-SGD: each window's loss on its own (a weighted mean couples the batch)
+                loss = _window_losses(out, yb, train.task, weights, config.label_smoothing).mean()
+            else:
+                loss = _task_loss(out, yb, train.task, weights, config.label_smoothing)
             if teacher is not None:
                 with torch.no_grad():
                     t_out = teacher(xb)
@@ -320,6 +345,11 @@ def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_
         if since_best >= config.patience and history.steps >= config.steps_before_stopping():
             history.stopped_early = True
             break
+    if engine is not None:
+        from .privacy import record
+
+        history.dp = record(engine, delta, config.dp_epsilon, config.dp_max_grad_norm)
+        trained._close()  # Opacus's hooks and per-sample gradients leave the model
     if best_state is not None:
         model.load_state_dict(best_state)
     history.seconds = time.perf_counter() - started
@@ -342,6 +372,25 @@ def _class_weights(ds: WearableDataset) -> torch.Tensor:
     # Square root tempers the weights: full inverse frequency over-corrects on rare MIT-BIH classes.
     w = np.sqrt(w)
     return torch.tensor(w / w[counts > 0].mean(), dtype=torch.float32)
+
+
+def _batches(n: int, batch_size: int, gen: torch.Generator, loader=None):
+    """Window indices per step: a seeded permutation cut in batches, or (DP-SGD) Opacus's Poisson batches."""
+    if loader is not None:
+        for (idx,) in loader:
+            yield idx
+        return
+    perm = torch.randperm(n, generator=gen)
+    for b in range(-(-n // batch_size)):
+        yield perm[b * batch_size:(b + 1) * batch_size]
+
+
+def _window_losses(out: torch.Tensor, y: torch.Tensor, task: str, weights: torch.Tensor | None,
+                   label_smoothing: float = 0.0) -> torch.Tensor:
+    if task == "classification":
+        losses = F.cross_entropy(out, y, label_smoothing=label_smoothing, reduction="none")
+        return losses * weights[y] if weights is not None else losses
+    return F.smooth_l1_loss(out[:, 0], y, reduction="none")
 
 
 def _task_loss(out: torch.Tensor, y: torch.Tensor, task: str, weights: torch.Tensor | None,

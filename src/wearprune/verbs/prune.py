@@ -35,6 +35,10 @@ def prune_run(run: str | Path | Run, out: str | Path | None = None, spec: PruneS
     spec = PruneSpec.resolve(spec, fields_)
     check_out(out, overwrite)
     dense = run if isinstance(run, Run) else load_run(run)
+    if spec.dp_epsilon is not None and spec.finetune_epochs > 0:
+        from ..privacy import check_model
+
+        check_model(dense.model)  # before any work
     prepared = prepared or prepare_from_config(dense.config, data_root)
     if spec.recipe:
         steps = Recipe.from_dict(spec.recipe)
@@ -60,6 +64,8 @@ def prune_run(run: str | Path | Run, out: str | Path | None = None, spec: PruneS
             # device "auto": the run may have been trained on a machine with CUDA, this one may have none
             cfg = TrainConfig(**{**dense.config["train"], "epochs": spec.finetune_epochs, "lr": spec.lr, "bn_l1": 0.0,
                                  "harden": spec.harden, "harden_eps": spec.harden_eps,
+                                 "dp_epsilon": spec.dp_epsilon, "dp_delta": spec.dp_delta,
+                                 "dp_max_grad_norm": spec.dp_max_grad_norm,
                                  "patience": max(3, spec.finetune_epochs), "select_from_epoch": 1, "device": "auto"})
             sparse = any(s.method == "weight" for s in steps.steps)
             # Unstructured zeros must survive fine-tuning: re-apply the masks after every step.
@@ -78,6 +84,13 @@ def prune_run(run: str | Path | Run, out: str | Path | None = None, spec: PruneS
     metrics["prune"] = summaries
     if history is not None:
         metrics["history"] = history.to_dict()
+    if history is not None and history.dp:
+        before = (dense.metrics or {}).get("dp") or {}
+        # basic composition: the dense run's training and this fine-tune are two releases on the same windows
+        metrics["dp"] = {**history.dp, "epsilon_dense": before.get("epsilon"),
+                         "epsilon_total": history.dp["epsilon"] + before["epsilon"] if before else None,
+                         "composition": "basic (ε adds up)" if before else "the dense run was not trained with DP: "
+                                        "its weights (and the teacher's outputs) carry no guarantee"}
     config = dict(dense.config, pruned_from=str(dense.path),
                   prune={"recipe": steps.to_dict(), "cycles": spec.cycles, "finetune_epochs": spec.finetune_epochs,
                          "distill": spec.distill, "lr": spec.lr, "spec": spec.to_dict()})

@@ -61,6 +61,12 @@ def train(
     torch.manual_seed(config.seed)
     net = build_model(model, prepared.dataset.spec(), width, **(model_options or {}))
     init_summary = None
+    if config.dp_epsilon is not None:
+        from ..privacy import check_importance, check_model
+
+        check_model(net)  # before any work: BatchNorm or a GRU cannot take per-sample gradients
+        if prune_at_init:
+            check_importance(prune_at_init.get("importance", "snip"))
     if prune_at_init:
         opts = dict(prune_at_init)
         calib = calibration_sample(prepared, config.seed, opts.pop("windows", 512))
@@ -96,11 +102,14 @@ def train(
         "teacher": str(teacher) if teacher else None,
         "prune_at_init": prune_at_init,
         "gradual": gradual,
+        **({"dp": history.dp} if history.dp else {}),
     }
     arch = architecture_of(model, width, prepared.dataset.spec(), net if prune_at_init else None,
                            options=model_options)
     metrics, extra = measure(net, prepared)
     metrics["history"] = history.to_dict()
+    if history.dp:
+        metrics["dp"] = history.dp
     if init_summary is not None:
         metrics["prune_at_init"] = init_summary.to_dict()
     if gradual:

@@ -1,0 +1,101 @@
+"""Differential privacy for training and fine-tuning: DP-SGD with Opacus (per-sample gradients clipped
+to ``max_grad_norm``, Gaussian noise, Poisson-sampled batches), the noise set so that the planned
+epochs spend at most ``epsilon`` at ``delta``; the ε actually spent (early stopping may end sooner)
+comes from Opacus's accountant.
+
+What the guarantee covers, said where it is reported: one *window* of the training subjects (record
+level; a subject contributes many windows, so per person the bound is weaker, by group privacy); the
+model's training steps only — the normaliser's per-channel mean/std and the int8 calibration read
+training windows without noise, and a teacher trained on the same data is a release of its own.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from .errors import ConfigError
+
+ACCOUNTANT = "prv"  # Opacus's PRV accountant (Gopi et al. 2021): tighter than RDP for the same noise
+DATA_FREE = ("l1", "l2", "fpgm", "random", "bn_scale")  # pruning criteria that read no training windows
+
+
+def check_model(model: nn.Module) -> None:
+    """One line when Opacus cannot compute per-sample gradients for this model, and what to use."""
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        raise ConfigError("DP-SGD cannot train BatchNorm (each window's output depends on its batch); train the "
+                          "model with --norm group (cnn1d, dscnn, resnet1d, cnn_gru, cnn_lstm take it)")
+    if any(isinstance(m, nn.RNNBase) for m in model.modules()):
+        raise ConfigError("DP-SGD of GRU/LSTM models is not built: Opacus needs its own DPGRU/DPLSTM layers, whose "
+                          "weights the streaming export does not read yet; use a convolutional model")
+    from opacus.validators import ModuleValidator
+
+    was_training = model.training
+    model.train()  # the validator also asks for training mode, which is not what this check is about
+    errors = ModuleValidator.validate(model, strict=False)
+    model.train(was_training)
+    if errors:
+        raise ConfigError(f"Opacus cannot train this model with DP-SGD: {str(errors[0]).splitlines()[0][:200]}")
+
+
+def check_importance(importance: str) -> None:
+    if importance not in DATA_FREE:
+        raise ConfigError(f"importance {importance!r} reads training windows, which --dp-epsilon does not account for; "
+                          f"use a data-free criterion: {', '.join(DATA_FREE)}")
+
+
+def default_delta(n_windows: int) -> float:
+    """δ below 1 / (training windows), the usual rule: 1 / (10 N)."""
+    return 1.0 / (10 * max(1, n_windows))
+
+
+def make_private(model: nn.Module, optimizer, n_windows: int, batch_size: int, epochs: int, epsilon: float,
+                 delta: float, max_grad_norm: float, seed: int):
+    """(wrapped model, DP optimizer, Poisson loader of window indices, privacy engine)."""
+    import warnings
+
+    import torch
+    from opacus import PrivacyEngine
+
+    # Opacus's own chatter, not the user's concern: hooks on a first layer whose input needs no gradient, and
+    # the accountant's note on its search range (the PRV accountant reports the ε used here)
+    warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
+    warnings.filterwarnings("ignore", message="Optimal order is the largest alpha", category=UserWarning)
+    check_model(model)
+    model.train()  # Opacus wraps a module in training mode
+    indices = torch.utils.data.TensorDataset(torch.arange(n_windows))
+    loader = torch.utils.data.DataLoader(indices, batch_size=batch_size, shuffle=True,
+                                         generator=torch.Generator().manual_seed(seed))
+    engine = PrivacyEngine(accountant=ACCOUNTANT)
+    wrapped, dp_optimizer, dp_loader = engine.make_private_with_epsilon(
+        module=model, optimizer=optimizer, data_loader=loader, target_epsilon=epsilon, target_delta=delta,
+        epochs=max(1, epochs), max_grad_norm=max_grad_norm, noise_generator=torch.Generator().manual_seed(seed + 1))
+    return wrapped, dp_optimizer, dp_loader, engine
+
+
+def record(engine, delta: float, epsilon_target: float, max_grad_norm: float) -> dict:
+    """What the run reports about its privacy (metrics.json, config, report), from the accountant's history."""
+    history = engine.accountant.history  # [(noise multiplier, sample rate, steps), ...]
+    steps = sum(h[2] for h in history)
+    return {"epsilon": float(engine.get_epsilon(delta)) if steps else 0.0, "epsilon_target": epsilon_target,
+            "delta": delta, "accountant": ACCOUNTANT, "noise_multiplier": float(history[-1][0]) if history else None,
+            "sample_rate": float(history[-1][1]) if history else None, "steps": int(steps),
+            "max_grad_norm": max_grad_norm, "unit": "one training window (record-level)",
+            "not_covered": "the normaliser's mean/std and int8 calibration (training windows, no noise); a teacher's "
+                           "own training"}
+
+
+def epsilon_of(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
+    """ε of ``steps`` Poisson-sampled Gaussian steps, from the same accountant (for checks)."""
+    from opacus.accountants import create_accountant
+
+    acc = create_accountant(ACCOUNTANT)
+    acc.history = [(noise_multiplier, sample_rate, steps)]
+    return float(acc.get_epsilon(delta))
+
+
+def valid_epsilon(epsilon) -> float:
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not math.isfinite(epsilon) or epsilon <= 0:
+        raise ConfigError(f"--dp-epsilon must be a positive number, got {epsilon!r}")
+    return float(epsilon)
