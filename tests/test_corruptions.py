@@ -94,3 +94,16 @@ def test_robustness_reports_curves_and_corruption_error(two_runs, tmp_path):
         assert a["pgd"]["0.5"] < r["clean"]
     bad = wearprune("robustness", str(two_runs / "dense"), "--corruption", "fog")
     assert_clean_error(bad, "unknown corruption 'fog'")
+
+
+def test_robustness_of_the_int8_model_in_tflm(two_runs, tmp_path):
+    import wearprune as wp
+    from wearprune.robust import robustness
+
+    wp.export_run(two_runs / "dense", ("tflite",))
+    doc = robustness([two_runs / "dense"], corruptions="noise,dead", tflm=True, out=tmp_path, log=lambda m: None)
+    fp32 = robustness([two_runs / "dense"], corruptions="noise,dead", log=lambda m: None)
+    assert doc["engine"].startswith("int8 in TensorFlow Lite Micro")
+    tflm_clean = json.loads((two_runs / "dense" / "metrics.json").read_text())["tflm"]["int8"]["macro_f1"]
+    assert doc["runs"][0]["clean"] == pytest.approx(tflm_clean)  # the same model export checked
+    assert abs(doc["runs"][0]["mean_corruption"] - fp32["runs"][0]["mean_corruption"]) < 0.2

@@ -83,8 +83,8 @@ def audit(runs: list, *, tflm: bool = False, max_windows: int = 2000, seed: int 
     """Membership inference against each run (training subjects vs test subjects); ``audit.json`` in ``out``.
     ``data``: the dataset object, for runs trained on in-memory data."""
     from ..data.prepare import prepare_from_config
-    from ..evaluate import predict
     from ..runs import Run, load_run
+    from .evaluate import engine_outputs
 
     if not runs:
         raise ConfigError("audit needs at least one run directory")
@@ -101,14 +101,7 @@ def audit(runs: list, *, tflm: bool = False, max_windows: int = 2000, seed: int 
                               f"{len(prepared.val)}, test {len(prepared.test)}); at least 10 each")
         sides = {"members": prepared.train, "nonmembers": prepared.test, "population": prepared.val}
         picks = {k: rng.permutation(len(d))[:n] for k, d in sides.items()}
-        if tflm:
-            from ..export.tflm import run_exported
-
-            def outputs(x, run=run):
-                return run_exported(Path(run.path), x, "int8")
-        else:
-            def outputs(x, run=run):
-                return predict(run.model, x)
+        outputs = engine_outputs(run, tflm)
         task = prepared.dataset.task
         losses, labels = {}, {}
         for k, d in sides.items():

@@ -19,6 +19,17 @@ from ..errors import ConfigError
 from .corruptions import CORRUPTIONS, SEVERITIES, applicable, corrupt, get
 
 
+def engine_outputs(run, tflm: bool):
+    """``x -> outputs`` of a run: PyTorch fp32, or its exported int8 model in TensorFlow Lite Micro."""
+    if tflm:
+        from ..export.tflm import run_exported
+
+        return lambda x: run_exported(Path(run.path), x, "int8")
+    from ..evaluate import predict
+
+    return lambda x: predict(run.model, x)
+
+
 def _error(metric: str, value: float) -> float:
     return value if metric == "mae" else 1.0 - value
 
@@ -54,7 +65,7 @@ def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 
     if any(not e > 0 for e in eps_list):
         raise ConfigError(f"--attack-eps must be positive (channel standard deviations), got {list(eps_list)}")
     from ..data.prepare import prepare_from_config
-    from ..evaluate import headline, predict, task_metrics
+    from ..evaluate import headline, task_metrics
     from ..runs import Run, load_run
 
     if not runs:
@@ -81,16 +92,9 @@ def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 
               for n in kept for s in range(1, SEVERITIES + 1)}
     results, started = [], time.time()
     for run in loaded:
-        if tflm:
-            from ..export.tflm import run_exported
+        outputs = engine_outputs(run, tflm)
 
-            def outputs(x, run=run):
-                return run_exported(Path(run.path), x, "int8")
-        else:
-            def outputs(x, run=run):
-                return predict(run.model, x)
-
-        def score(x) -> float:
+        def score(x, outputs=outputs) -> float:
             return float(headline(task_metrics(test, outputs(x), prepared.target_scale))[1])
 
         key = headline(task_metrics(test, outputs(test.X), prepared.target_scale))
