@@ -1,0 +1,154 @@
+"""Robustness and privacy of pruned wearable models -> docs/robustness_privacy.md + .json.
+
+    WEARPRUNE_DATA=../shared/data python benchmarks/robustness_privacy.py [--only ROW] [--render]
+
+Per data set (ResNet1D on each data set's named subject-wise split: a single split, flagged in the
+doc), the variants: dense; pruned 4x (channel, taylor, fine-tuned with distillation); the same pruned
+4x and hardened (--harden corruptions while fine-tuning); int8 (the dense model exported, in TensorFlow
+Lite Micro); and, for DP-SGD, which cannot train BatchNorm, the same ResNet1D with GroupNorm: without DP
+(its baseline) and with DP at eps = 8 and eps = 3. Columns: clean test metric, mean corruption metric,
+worst corruption, PGD at two budgets (fp32 models), membership-inference AUC (loss threshold and
+class-calibrated). Each finished (row, variant) record is written to docs/robustness_privacy.json at
+once with the commit it ran from; a rerun skips them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import wearprune as wp  # noqa: E402
+from wearprune.io import atomic_write_json, atomic_write_text  # noqa: E402
+
+WORK = ROOT / "runs" / "bench-robust"
+JSON = ROOT / "docs" / "robustness_privacy.json"
+MD = ROOT / "docs" / "robustness_privacy.md"
+PLAN = {
+    "hmp-resnet1d": {"data": "hmp", "train": {}},
+    "troika-resnet1d": {"data": "troika", "train": {}},
+    "mitdb-resnet1d": {"data": "mitdb", "train": {"epochs": 8, "patience": 3, "batch_size": 256}},
+}
+VARIANTS = ("dense", "pruned4x", "pruned4x_hardened", "int8", "dense_gn", "dp8", "dp3")
+PGD_EPS = (0.05, 0.2)
+PRUNE_RATIO = 0.5  # a uniform channel cut of a half: about 4x fewer MACs in these convolutional models
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _run_dir(row: str, variant: str) -> Path:
+    return WORK / row / variant
+
+
+def _build(row: str, variant: str) -> Path:
+    spec = PLAN[row]
+    out = _run_dir(row, variant)
+    if (out / "model.safetensors").exists() and variant != "int8":
+        return out
+    cfg = dict(spec["train"])
+    if variant == "dense":
+        wp.train(spec["data"], "resnet1d", out, config=wp.TrainConfig(**cfg))
+    elif variant in ("pruned4x", "pruned4x_hardened"):
+        dense = _build(row, "dense")
+        wp.prune_run(dense, out, method="channel", ratio=PRUNE_RATIO, importance="taylor", finetune_epochs=10,
+                     harden="corruptions" if variant.endswith("hardened") else None)
+    elif variant == "int8":
+        dense = _build(row, "dense")
+        if "int8" not in json.loads((dense / "metrics.json").read_text()).get("tflm", {}):
+            wp.export_run(dense, ("tflite",))
+        return dense
+    elif variant == "dense_gn":
+        wp.train(spec["data"], "resnet1d", out, model_options={"norm": "group"}, config=wp.TrainConfig(**cfg))
+    else:  # dp8, dp3
+        eps = float(variant[2:])
+        wp.train(spec["data"], "resnet1d", out, model_options={"norm": "group"},
+                 config=wp.TrainConfig(**cfg, dp_epsilon=eps))
+    return out
+
+
+def record(row: str, variant: str) -> dict:
+    started = time.time()
+    path = _build(row, variant)
+    tflm = variant == "int8"
+    rob = wp.robustness([path], tflm=tflm, attack_eps=() if tflm else PGD_EPS, log=print)["runs"][0]
+    aud = wp.audit([path], tflm=tflm, log=print)["runs"][0]
+    metrics = json.loads((path / "metrics.json").read_text())
+    return {"row": row, "variant": variant, "run": str(path.relative_to(ROOT)), "commit": _commit(),
+            "metric": rob["metric"], "clean": rob["clean"], "mean_corruption": rob["mean_corruption"],
+            "worst": rob["worst"], "worst_mean": rob["per_corruption_mean"][rob["worst"]],
+            "per_corruption": rob["per_corruption_mean"], "pgd": (rob.get("attacks") or {}).get("pgd"),
+            "fgsm": (rob.get("attacks") or {}).get("fgsm"), "mia_auc": aud["loss_threshold"]["auc"],
+            "mia_auc_calibrated": aud["class_calibrated"]["auc"],
+            "mia_tpr_1pct": aud["loss_threshold"]["tpr_at_1pct_fpr"], "dp": metrics.get("dp"),
+            "split": json.loads((path / "config.json").read_text())["split"]["name"],
+            "seconds": round(time.time() - started, 1)}
+
+
+def render(records: dict) -> str:
+    lines = ["# Robustness and privacy of pruned wearable models", "",
+             "Made by `benchmarks/robustness_privacy.py`. **Single split** (each data set's named subject-wise "
+             "split; not cross-validated yet): differences smaller than a few points are within what one split "
+             "moves. Corruptions: `wearprune robustness` (nine wearable corruptions x five severities on the test "
+             "subjects; mean corruption metric = mean over all of them). PGD: 10 steps, L-inf budget in channel "
+             "standard deviations, fp32 models. MIA AUC: `wearprune audit` (members: training subjects' windows; "
+             "non-members: test subjects'), loss threshold / class-calibrated. DP rows use GroupNorm (DP-SGD "
+             "cannot train BatchNorm): compare them with `dense_gn`; ε is record-level (one window).", ""]
+    for row in PLAN:
+        rows = [records[k] for k in sorted(records) if records[k]["row"] == row]
+        if not rows:
+            continue
+        rows.sort(key=lambda r: VARIANTS.index(r["variant"]))
+        m = rows[0]["metric"]
+        lines += [f"## {row} ({rows[0]['split']})", "",
+                  f"| variant | clean {m} | mean corruption | worst corruption | PGD eps {PGD_EPS[0]} | PGD eps "
+                  f"{PGD_EPS[1]} | MIA AUC (loss / calibrated) | ε spent | commit |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            pgd = r["pgd"] or {}
+            eps = f"{r['dp']['epsilon']:.2f}" if r.get("dp") else "-"
+            low, high = (_f(pgd.get(f"{e:g}")) for e in PGD_EPS)
+            lines.append(f"| {r['variant']} | {r['clean']:.3f} | {r['mean_corruption']:.3f} | {r['worst']} "
+                         f"({r['worst_mean']:.3f}) | {low} | {high} "
+                         f"| {r['mia_auc']:.3f} / {r['mia_auc_calibrated']:.3f} | {eps} | {r['commit']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _f(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", choices=list(PLAN))
+    parser.add_argument("--render", action="store_true")
+    args = parser.parse_args()
+    records = json.loads(JSON.read_text()) if JSON.exists() else {}
+    if not args.render:
+        for row in [args.only] if args.only else PLAN:
+            for variant in VARIANTS:
+                key = f"{row}/{variant}"
+                if key in records:
+                    continue
+                print(f"== {key}", flush=True)
+                records[key] = record(row, variant)
+                atomic_write_json(JSON, records)
+                atomic_write_text(MD, render(records))
+    atomic_write_text(MD, render(records))
+    print(MD.read_text())
+
+
+if __name__ == "__main__":
+    main()
