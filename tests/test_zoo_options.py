@@ -30,7 +30,11 @@ def test_bad_block_options_are_one_line():
     with pytest.raises(ConfigError, match="unknown norm 'instance'"):
         wp.build_model("cnn1d", SPEC, norm="instance")
     with pytest.raises(ConfigError, match="has no option norm"):
-        wp.build_model("resnet1d", SPEC, norm="group")
+        wp.build_model("tcn", SPEC, norm="group")  # GroupNorm over time would break the causal stream
+    with pytest.raises(ConfigError, match="has no option act"):
+        wp.build_model("resnet1d", SPEC, act="silu")
+    grouped = wp.build_model("resnet1d", SPEC, norm="group")
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in grouped.modules())
     with pytest.raises(ConfigError, match="unknown act 'gelu'"):
         wp.build_model("cnn1d", SPEC, act="gelu")
 

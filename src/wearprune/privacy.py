@@ -62,6 +62,7 @@ def make_private(model: nn.Module, optimizer, n_windows: int, batch_size: int, e
     # the accountant's note on its search range (the PRV accountant reports the ε used here)
     warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
     warnings.filterwarnings("ignore", message="Optimal order is the largest alpha", category=UserWarning)
+    warnings.filterwarnings("ignore", message="Secure RNG turned off", category=UserWarning)  # seeded: reproducible
     check_model(model)
     model.train()  # Opacus wraps a module in training mode
     indices = torch.utils.data.TensorDataset(torch.arange(n_windows))
@@ -82,6 +83,7 @@ def record(engine, delta: float, epsilon_target: float, max_grad_norm: float) ->
             "delta": delta, "accountant": ACCOUNTANT, "noise_multiplier": float(history[-1][0]) if history else None,
             "sample_rate": float(history[-1][1]) if history else None, "steps": int(steps),
             "max_grad_norm": max_grad_norm, "unit": "one training window (record-level)",
+            "noise_rng": "seeded torch generator (Opacus secure_mode off): reproducible, not for a deployed guarantee",
             "not_covered": "the normaliser's mean/std and int8 calibration (training windows, no noise); a teacher's "
                            "own training"}
 
