@@ -13,13 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from prune_vs_peers import commit_id  # noqa: E402  (a sibling script)
 
 from wearprune.band import load_band_spec, plan, replay  # noqa: E402
 from wearprune.band.report import CHANGE_HEAD, battery_rows, split_rows  # noqa: E402
@@ -32,14 +34,6 @@ JSON = ROOT / "docs" / "band.json"
 MD = ROOT / "docs" / "band.md"
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def run_device(device: str, built_seconds: float = 0.0) -> dict:
     spec = replace(load_band_spec(SPEC), device=device)
     out = WORK / device
@@ -50,7 +44,7 @@ def run_device(device: str, built_seconds: float = 0.0) -> dict:
     doc["seconds"] = max(doc["seconds"], before, built_seconds)
     result = replay(out, log=print)
     shutil.copyfile(out / "replay" / "replay.png", ROOT / "docs" / f"band_replay_{device}.png")
-    return {"device": device, "commit": _commit(), "band": doc, "replay": result}
+    return {"device": device, "commit": commit_id(), "band": doc, "replay": result}
 
 
 def render(rows: dict) -> str:

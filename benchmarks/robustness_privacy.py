@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from prune_vs_peers import commit_id  # noqa: E402  (a sibling script)
 
 import wearprune as wp  # noqa: E402
 from wearprune.io import atomic_write_json, atomic_write_text  # noqa: E402
@@ -38,14 +40,6 @@ PLAN = {
 VARIANTS = ("dense", "pruned4x", "pruned4x_hardened", "int8", "dense_gn", "dp8", "dp3")
 PGD_EPS = (0.05, 0.2)
 PRUNE_RATIO = 0.5  # a uniform channel cut of a half: about 4x fewer MACs in these convolutional models
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _run_dir(row: str, variant: str) -> Path:
@@ -85,7 +79,7 @@ def record(row: str, variant: str) -> dict:
     rob = wp.robustness([path], tflm=tflm, attack_eps=() if tflm else PGD_EPS, log=print)["runs"][0]
     aud = wp.audit([path], tflm=tflm, log=print)["runs"][0]
     metrics = json.loads((path / "metrics.json").read_text())
-    return {"row": row, "variant": variant, "run": str(path.relative_to(ROOT)), "commit": _commit(),
+    return {"row": row, "variant": variant, "run": str(path.relative_to(ROOT)), "commit": commit_id(),
             "metric": rob["metric"], "clean": rob["clean"], "mean_corruption": rob["mean_corruption"],
             "worst": rob["worst"], "worst_mean": rob["per_corruption_mean"][rob["worst"]],
             "per_corruption": rob["per_corruption_mean"], "pgd": (rob.get("attacks") or {}).get("pgd"),

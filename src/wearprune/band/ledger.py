@@ -20,6 +20,15 @@ from .spec import BandSpec
 DAY_S = 86_400.0
 
 
+def higher_is_better(metric: str) -> bool:
+    return metric != "mae"
+
+
+def meets(value: float, floor: float, metric: str) -> bool:
+    """Whether a task's metric meets its floor: macro-F1 at least, MAE at most."""
+    return value >= floor if higher_is_better(metric) else value <= floor
+
+
 @dataclass(frozen=True)
 class Variant:
     """One exported model of a task, as the ledger and the plan need it."""

@@ -25,19 +25,11 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from .ledger import Variant, duty, energy_per_day, memory, policy_days
-from .spec import FIT_DEFAULTS, BandSpec, TaskSpec, load_band_spec
+from .ledger import Variant, duty, energy_per_day, higher_is_better, meets, memory, policy_days
+from .spec import FIT_DEFAULTS, OBJECTIVES, BandSpec, TaskSpec, load_band_spec
 
 FIT_SHRINK = 4.0  # a task's fit limits latency to its dense model's estimate / this, unless its fit: says
 MAX_RATIO = 0.9  # the deepest uniform cut a ladder rung may take
-
-
-def higher_is_better(metric: str) -> bool:
-    return metric != "mae"
-
-
-def meets(value: float, floor: float, metric: str) -> bool:
-    return value >= floor if higher_is_better(metric) else value <= floor
 
 
 def plan(spec: BandSpec | str | Path, out: str | Path, *, data_root: str | None = None, overwrite: bool = False,
@@ -52,7 +44,7 @@ def plan(spec: BandSpec | str | Path, out: str | Path, *, data_root: str | None 
     if objective is not None or min_days is not None:
         from dataclasses import replace
 
-        if objective is not None and objective not in ("battery", "accuracy"):
+        if objective is not None and objective not in OBJECTIVES:
             raise ConfigError(f"--objective must be battery or accuracy, got {objective!r}")
         if min_days is not None and not min_days > 0:
             raise ConfigError(f"--min-days must be positive, got {min_days}")
@@ -82,6 +74,7 @@ def plan(spec: BandSpec | str | Path, out: str | Path, *, data_root: str | None 
 # -- one task: dense, fit, ladder ------------------------------------------------------------------
 def _task_variants(task: TaskSpec, spec: BandSpec, dev, folder: Path, data_root, overwrite: bool, log) -> dict:
     from ..data.prepare import prepare_from_config
+    from ..io import atomic_write_json
     from ..runs import load_run
 
     stamp = {"task": _runs_depend_on(_task_dict(task)), "device": dev.name}
@@ -94,8 +87,6 @@ def _task_variants(task: TaskSpec, spec: BandSpec, dev, folder: Path, data_root,
         shutil.rmtree(folder)
         stored = {}
     folder.mkdir(parents=True, exist_ok=True)
-    from ..io import atomic_write_json
-
     atomic_write_json(mark, {**stored, **stamp})
     started = time.time()
     try:
@@ -216,8 +207,7 @@ def _rung(fitted, factor: float, path: Path, prepared, data_root, log):
     from ..verbs import prune_run
 
     if not _complete(path):
-        x1 = torch.from_numpy(prepared.train.X[:1])
-        ratio, macs = ratio_for_macs(fitted.model, x1, _macs(fitted.model, x1) / factor)
+        ratio, macs = _ratio_for(fitted.model, torch.from_numpy(prepared.train.X[:1]), factor)
         epochs = int((fitted.config.get("prune") or {}).get("finetune_epochs") or FIT_DEFAULTS["final_epochs"])
         log(f"  ladder: fit / {factor:g} (uniform channel cut {ratio:.2f}, {macs:,} MACs, taylor, {epochs} epochs "
             "distilled from the fitted model)")
@@ -227,32 +217,17 @@ def _rung(fitted, factor: float, path: Path, prepared, data_root, log):
     return load_run(path)
 
 
-def _macs(model, x1) -> int:
+def _ratio_for(model, x1: torch.Tensor, factor: float) -> tuple[float, int]:
+    """(uniform channel ratio, MACs) that cuts ``model``'s MACs by ``factor``; the deepest cut (``MAX_RATIO``)
+    where frozen or protected layers keep the MACs above the target."""
     from ..profile import count_macs
+    from ..prune import prune, ratio_for_macs
 
-    return count_macs(model, x1)
-
-
-def ratio_for_macs(model, x1: torch.Tensor, target: float) -> tuple[float, int]:
-    """The uniform channel ratio whose pruned model has MACs closest to ``target`` from below (bisection;
-    the deepest cut, ``MAX_RATIO``, when even that stays above)."""
-    from ..prune import prune
-
-    def macs_at(r: float) -> int:
-        return _macs(prune(model, x1, ratio=r)[0], x1)
-
-    low, high = 0.0, MAX_RATIO
-    best = (high, macs_at(high))
-    if best[1] > target:
-        return best
-    for _ in range(10):
-        mid = (low + high) / 2
-        m = macs_at(mid)
-        if m <= target:
-            high, best = mid, (mid, m)
-        else:
-            low = mid
-    return round(best[0], 4), best[1]
+    try:
+        ratio, _, summary = ratio_for_macs(model, x1, int(count_macs(model, x1) / factor), max_ratio=MAX_RATIO)
+        return round(ratio, 4), summary.macs_after
+    except ConfigError:
+        return MAX_RATIO, count_macs(prune(model, x1, ratio=MAX_RATIO)[0], x1)
 
 
 def _variant(task: TaskSpec, name: str, run, prepared, dev) -> Variant:

@@ -118,7 +118,8 @@ def replay(band: str | Path, subjects: list[str] | None = None, *, level: str | 
         raw[task.name] = outputs
         metrics = task_metrics(sub, outputs, prepared.target_scale)
         key, value = headline(metrics)
-        pred, truth, labels = _readable(sub, outputs, prepared.target_scale)
+        values = _numeric(sub, outputs, prepared.target_scale)
+        pred, truth, labels = _readable(sub, values, outputs.shape[1])
         times = np.arange(len(sub.X)) * task.every_s
         rows += [(float(t), task.name, variant["name"], p, g) for t, p, g in zip(times, pred, truth)]
         spent = len(sub.X) * variant["energy_uj"] * 1e-6
@@ -129,7 +130,7 @@ def replay(band: str | Path, subjects: list[str] | None = None, *, level: str | 
                             "inference_s": seconds, "model_energy_j": spent,
                             "faster_than_real_time": len(sub.X) * task.every_s / max(seconds, 1e-9),
                             **({"accuracy": metrics["accuracy"]} if "accuracy" in metrics else {})}
-        curves[task.name] = (times, _numeric(sub, outputs, prepared.target_scale), sub.y.astype(float), labels)
+        curves[task.name] = (times, values, sub.y.astype(float), labels)
         log(f"{task.name}: subject {sid}, {len(sub.X)} windows through {variant['name']} ({dtype}, TFLite Micro): "
             f"{key} {value:.3f}")
     wall = time.time() - started
@@ -177,10 +178,10 @@ def _numeric(sub, outputs: np.ndarray, scale) -> np.ndarray:
     return pred * scale["std"] + scale["mean"] if scale else pred
 
 
-def _readable(sub, outputs, scale) -> tuple[list[str], list[str], list[str] | None]:
-    values = _numeric(sub, outputs, scale)
+def _readable(sub, values: np.ndarray, n_outputs: int) -> tuple[list[str], list[str], list[str] | None]:
+    """Model outputs (class ids, or targets in their unit) and the truth as CSV text, and the class names."""
     if sub.task == "classification":
-        names = sub.class_names or [str(i) for i in range(outputs.shape[1])]
+        names = sub.class_names or [str(i) for i in range(n_outputs)]
         return [names[int(v)] for v in values], [names[int(v)] for v in sub.y], names
     return [f"{v:.2f}" for v in values], [f"{v:.2f}" for v in sub.y], None
 

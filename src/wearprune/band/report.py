@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..io import atomic_write_bytes, atomic_write_text
 from ..report.render import png_base64, pyplot
+from .ledger import meets
 
 
 def battery_rows(doc: dict) -> list[tuple[str, float, str]]:
@@ -33,12 +34,8 @@ def variant_rows(doc: dict) -> list[list[str]]:
             rows.append([name, v["name"] + shipped, f"{v['macs']:,}", f"{v['model_bytes'] / 1024:.1f}",
                          f"{v['arena_bytes'] / 1024:.1f}", f"{(v['window_bytes'] + v['state_bytes']) / 1024:.2f}",
                          f"{v['latency_ms']:.2f}", f"{v['energy_uj']:.1f}", f"{v['val']:.3f}", f"{v['test']:.3f}",
-                         f"{v['test_int8']:.3f}", "yes" if _meets(v["val"], t) else "no"])
+                         f"{v['test_int8']:.3f}", "yes" if meets(v["val"], t["floor"], t["metric"]) else "no"])
     return rows
-
-
-def _meets(value: float, t: dict) -> bool:
-    return value >= t["floor"] if t["higher_is_better"] else value <= t["floor"]
 
 
 VARIANT_HEAD = ["task", "variant", "MACs", "model KiB (measured)", "arena KiB (measured)", "buffers KiB",
