@@ -53,3 +53,27 @@ def test_report_and_evaluate_cli(runs, tmp_path):
     assert "fits" in res.stdout and (tmp_path / "r" / "report.html").exists()
     assert_clean_error(wearprune("report", str(tmp_path / "nothing"), "--device", "nrf52840"), "not a run directory")
     assert_clean_error(wearprune("evaluate", str(pruned), "--device", "nope"), "unknown device")
+
+
+def test_report_shows_privacy_robustness_and_audit(tmp_path):
+    """A DP run's ε, and the robustness curves and membership audit left in the run's folder, reach the report."""
+    from wearprune.data.synthetic import make_synthetic
+
+    data = make_synthetic(n_subjects=6, per_subject=40, seed=2)
+    run = tmp_path / "dp"
+    wp.train(data, "cnn1d", run, model_options={"norm": "group"},
+             config=wp.TrainConfig(epochs=2, patience=2, dp_epsilon=5.0))
+    rob = wp.robustness([run], data=data, out=run / "robustness", attack_eps=(0.1,), log=lambda *_: None)
+    aud = wp.audit([run], data=data, out=run / "audit", log=lambda *_: None)
+    rep = build_report([run], "nrf52840")
+    paths = write_report(rep, tmp_path / "rep")
+    assert rep["runs"][0]["privacy"]["epsilon"] == pytest.approx(wp.load_run(run).metrics["dp"]["epsilon"])
+    assert rep["robustness"][0]["runs"][0]["mean_corruption"] == pytest.approx(rob["runs"][0]["mean_corruption"])
+    auc = aud["runs"][0]["loss_threshold"]["auc"]
+    assert rep["audit"][0]["runs"][0]["loss_threshold"]["auc"] == pytest.approx(auc)
+    md = paths["md"].read_text()
+    assert "DP ε, this run's trainings" in md and "Robustness to wearable corruptions" in md
+    assert "Membership inference audit" in md and f"{auc:.3f}" in md
+    page = paths["html"].read_text()
+    curves = base64.b64encode((run / "robustness" / "robustness.png").read_bytes()).decode()
+    assert curves in page  # the curves are embedded, not linked

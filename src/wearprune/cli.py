@@ -279,6 +279,12 @@ def fit_cmd(
                                          "the best on validation is kept (default: 0.001 and 0.003)"),
     harden: str = typer.Option(None, "--harden", help=HARDEN_HELP + " (the final fine-tune and the baselines)"),
     harden_eps: float = typer.Option(0.1, "--harden-eps", help="adversarial hardening budget (channel std)"),
+    robust_search: bool = typer.Option(False, "--robust-search", help="score trials and contenders on the mean of "
+                                       "clean and corrupted validation (every corruption at severity 3)"),
+    dp_epsilon: float = typer.Option(None, "--dp-epsilon", help="every training of the fit with DP-SGD, together "
+                                     "spending at most this ε (trials then train nothing; data-free criteria)"),
+    dp_delta: float = typer.Option(None, "--dp-delta", help="DP δ (default 1 / (10 x training windows))"),
+    dp_max_grad_norm: float = typer.Option(1.0, "--dp-max-grad-norm", help="per-window gradient clip"),
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists"),
 ):
@@ -292,7 +298,8 @@ def fit_cmd(
                    max_flash_kb=max_flash_kb, max_drop=max_drop, int8=int8, trials=trials, trial_epochs=trial_epochs,
                    final_epochs=final_epochs, select=select, workers=workers, storage=storage, ray=ray,
                    parts=parse_parts(part), grow=grow, baselines=baselines, rank_folds=rank_folds, cycles=cycles,
-                   harden=harden, harden_eps=harden_eps,
+                   harden=harden, harden_eps=harden_eps, robust_search=robust_search, dp_epsilon=dp_epsilon,
+                   dp_delta=dp_delta, dp_max_grad_norm=dp_max_grad_norm,
                    **({"final_lrs": tuple(final_lr)} if final_lr else {}))
     result = fit(run, spec, out, data_root=data_root, overwrite=overwrite, progress=True, log=_log)
     _print_fit(result, table_rows)
@@ -333,6 +340,12 @@ def _print_fit(result, table_rows) -> None:
                            sorted(result.contenders.items(), key=lambda kv: -kv[1]["val_score"]))
         console.print(f"validation {'MAE' if report['primary_metric'] == 'mae' else 'macro-F1'} of the contenders: "
                       f"{scores}; shipped: {shipped}")
+    if result.privacy and result.privacy.get("spent"):
+        dp = result.privacy["spent"]
+        total = f"; with the run's own training {dp['epsilon_total']:.2f}" if dp["epsilon_total"] is not None else \
+            "; the run it started from was trained without DP, so the model as a whole has no guarantee"
+        console.print(f"differential privacy: the fit's trainings spent eps {dp['epsilon']:.2f} at delta "
+                      f"{dp['delta']:.2g} ({dp['accountant']} accountant){total}")
     html = result.path / "report" / "report.html"
     console.print(f"wrote {result.path} (model, .tflite, C array, fit.json) and {html}")
 

@@ -12,6 +12,8 @@ training windows without noise, and a teacher trained on the same data is a rele
 from __future__ import annotations
 
 import math
+import warnings
+from contextlib import contextmanager
 
 from torch import nn
 
@@ -51,10 +53,10 @@ def default_delta(n_windows: int) -> float:
 
 
 def make_private(model: nn.Module, optimizer, n_windows: int, batch_size: int, epochs: int, epsilon: float,
-                 delta: float, max_grad_norm: float, seed: int):
-    """(wrapped model, DP optimizer, Poisson loader of window indices, privacy engine)."""
-    import warnings
-
+                 delta: float, max_grad_norm: float, seed: int, noise_multiplier: float | None = None):
+    """(wrapped model, DP optimizer, Poisson loader of window indices, privacy engine). ``noise_multiplier``:
+    planned by a caller that runs several trainings on one budget (``planned_noise``); None: set so that
+    this training's ``epochs`` spend ``epsilon``."""
     import torch
     from opacus import PrivacyEngine
 
@@ -69,10 +71,86 @@ def make_private(model: nn.Module, optimizer, n_windows: int, batch_size: int, e
     loader = torch.utils.data.DataLoader(indices, batch_size=batch_size, shuffle=True,
                                          generator=torch.Generator().manual_seed(seed))
     engine = PrivacyEngine(accountant=ACCOUNTANT)
-    wrapped, dp_optimizer, dp_loader = engine.make_private_with_epsilon(
-        module=model, optimizer=optimizer, data_loader=loader, target_epsilon=epsilon, target_delta=delta,
-        epochs=max(1, epochs), max_grad_norm=max_grad_norm, noise_generator=torch.Generator().manual_seed(seed + 1))
+    noise = noise_multiplier if noise_multiplier is not None else planned_noise(epsilon, delta, n_windows,
+                                                                               batch_size, epochs)
+    wrapped, dp_optimizer, dp_loader = engine.make_private(
+        module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=noise, max_grad_norm=max_grad_norm,
+        noise_generator=torch.Generator().manual_seed(seed + 1))
     return wrapped, dp_optimizer, dp_loader, engine
+
+
+def steps_per_epoch(n_windows: int, batch_size: int) -> int:
+    """Poisson-sampled batches per epoch, as Opacus makes them (sample rate = 1 / this)."""
+    return max(1, -(-n_windows // batch_size))
+
+
+def planned_noise(epsilon: float, delta: float, n_windows: int, batch_size: int, epochs: int) -> float:
+    """The noise multiplier with which ``epochs`` epochs of DP-SGD (in one training or spread over several, at
+    the same batch size) compose to ``epsilon`` at ``delta`` under the accountant."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    per_epoch = steps_per_epoch(n_windows, batch_size)
+    with _quiet():
+        return float(get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=1.0 / per_epoch,
+                                          steps=max(1, epochs) * per_epoch, accountant=ACCOUNTANT,
+                                          epsilon_tolerance=0.01))
+
+
+@contextmanager
+def _quiet():
+    """The PRV accountant bounds its domain with RDP, whose note on its order range is not the user's concern."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha", category=UserWarning)
+        yield
+
+
+def history_of(rec: dict | None) -> list[list]:
+    """A record's accountant history [[noise multiplier, sample rate, steps], ...] (older records: one entry)."""
+    if not rec:
+        return []
+    if rec.get("history") is not None:
+        return [list(h) for h in rec["history"]]
+    return [[rec["noise_multiplier"], rec["sample_rate"], rec["steps"]]] if rec.get("steps") else []
+
+
+def lineage(rec: dict | None) -> list[list]:
+    """Every DP step behind a run's weights: its parents' (``parent_history``) and its own."""
+    return [list(h) for h in (rec or {}).get("parent_history", [])] + history_of(rec)
+
+
+def compose(history: list, delta: float) -> float:
+    """ε of every step in ``history`` together (the accountant composes them; tighter than adding ε)."""
+    from opacus.accountants import create_accountant
+
+    steps = [tuple(h) for h in history if h[2] > 0]
+    if not steps:
+        return 0.0
+    acc = create_accountant(ACCOUNTANT)
+    acc.history = steps
+    with _quiet():
+        return float(acc.get_epsilon(delta))
+
+
+def combined(records: list[dict], *, delta: float, epsilon_target: float, max_grad_norm: float,
+             parent: dict | None, what: str) -> dict:
+    """One record for a command that ran several DP trainings on the same windows (cycles of a fine-tune, the
+    contenders of a fit): ``epsilon`` composes all of them; ``epsilon_total`` adds the parent run's training
+    (None when the parent was trained without DP: then the model as a whole has no guarantee)."""
+    own = [h for r in records for h in history_of(r)]
+    prior = lineage(parent)
+    first = records[0] if records else {}
+    return {**{k: first.get(k) for k in ("accountant", "unit", "noise_rng")},
+            "epsilon": compose(own, delta), "epsilon_target": epsilon_target, "delta": delta,
+            "noise_multiplier": own[-1][0] if own else None, "sample_rate": own[-1][1] if own else None,
+            "steps": int(sum(h[2] for h in own)), "max_grad_norm": max_grad_norm, "history": own,
+            "trainings": len(records), "covers": what,
+            "epsilon_parent": compose(prior, delta) if parent else None,
+            "epsilon_total": compose(prior + own, delta) if parent else None,
+            "composition": f"{ACCOUNTANT} accountant over the parent run's steps and these" if parent else
+                           "the parent run was not trained with DP: its weights (and a teacher's outputs) carry no "
+                           "guarantee, so the model as a whole has none",
+            "parent_history": prior,
+            "not_covered": first.get("not_covered")}
 
 
 def record(engine, delta: float, epsilon_target: float, max_grad_norm: float) -> dict:
@@ -82,6 +160,7 @@ def record(engine, delta: float, epsilon_target: float, max_grad_norm: float) ->
     return {"epsilon": float(engine.get_epsilon(delta)) if steps else 0.0, "epsilon_target": epsilon_target,
             "delta": delta, "accountant": ACCOUNTANT, "noise_multiplier": float(history[-1][0]) if history else None,
             "sample_rate": float(history[-1][1]) if history else None, "steps": int(steps),
+            "history": [[float(s), float(q), int(n)] for s, q, n in history],
             "max_grad_norm": max_grad_norm, "unit": "one training window (record-level)",
             "noise_rng": "seeded torch generator (Opacus secure_mode off): reproducible, not for a deployed guarantee",
             "not_covered": "the normaliser's mean/std and int8 calibration (training windows, no noise); a teacher's "

@@ -244,10 +244,29 @@ class FitSpec(_Spec):
     final_lrs: tuple[float, ...] = (1e-3, 3e-3)
     harden: str | None = None  # the final fine-tune and the baselines train hardened (robust/harden.py)
     harden_eps: float = 0.1
+    # score trials and contenders on clean + corrupted validation (autofit/scoring.py)
+    robust_search: bool = False
+    # DP-SGD for every training the fit runs, all of them together spending this ε (privacy.py, docs in README)
+    dp_epsilon: float | None = None
+    dp_delta: float | None = None
+    dp_max_grad_norm: float = 1.0
 
     def __post_init__(self):
         self._plain_numbers()
         _check_harden(self.harden, self.harden_eps)
+        if self.dp_epsilon is not None:
+            from .privacy import valid_epsilon
+
+            valid_epsilon(self.dp_epsilon)
+            if self.grow is not None:
+                raise ConfigError("--grow with --dp-epsilon is not built: the wider teacher would be one more DP "
+                                  "training to plan; fit a DP-trained run without --grow")
+            if self.harden == "adversarial":
+                raise ConfigError("--harden adversarial adds a second copy of each window to the batch, which "
+                                  "DP-SGD's per-window bound does not allow; use --harden corruptions")
+            if self.dp_delta is not None and not 0 < self.dp_delta < 1:
+                raise ConfigError(f"--dp-delta must be in (0, 1), got {self.dp_delta}")
+            _number("--dp-max-grad-norm", self.dp_max_grad_norm, positive=True)
         if self.grow is not None and self.grow != "auto":
             if isinstance(self.grow, str):
                 try:

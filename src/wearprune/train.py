@@ -56,6 +56,9 @@ class TrainConfig:
     dp_epsilon: float | None = None  # DP-SGD with Opacus to this ε (privacy.py); None: ordinary training
     dp_delta: float | None = None  # None: 1 / (10 x training windows)
     dp_max_grad_norm: float = 1.0  # per-sample gradient clipping bound
+    # set by prune and fit, which plan one noise level for all their trainings (privacy.planned_noise);
+    # None: the noise that spends dp_epsilon in this training's planned epochs
+    dp_noise_multiplier: float | None = None
 
     def validate(self) -> None:
         if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
@@ -89,6 +92,8 @@ class TrainConfig:
             raise ConfigError(f"--dp-delta must be in (0, 1), got {self.dp_delta}")
         if not self.dp_max_grad_norm > 0:
             raise ConfigError(f"--dp-max-grad-norm must be positive, got {self.dp_max_grad_norm}")
+        if self.dp_noise_multiplier is not None and not self.dp_noise_multiplier > 0:
+            raise ConfigError(f"the DP noise multiplier must be positive, got {self.dp_noise_multiplier}")
         check_device(self.device)
 
     def to_dict(self) -> dict:
@@ -282,7 +287,8 @@ def _fit(model, train, val, config, device, teacher, target_scale, on_epoch, on_
 
         delta = config.dp_delta or default_delta(len(X))
         trained, opt, loader, engine = make_private(model, opt, len(X), config.batch_size, epochs, config.dp_epsilon,
-                                                    delta, config.dp_max_grad_norm, config.seed)
+                                                    delta, config.dp_max_grad_norm, config.seed,
+                                                    noise_multiplier=config.dp_noise_multiplier)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
     gen = torch.Generator().manual_seed(config.seed)
 

@@ -63,6 +63,8 @@ class FitResult:
     grow: dict | None = None  # the widths trained, the one the search started from, the teacher
     ranking: dict | None = None  # how the finalists were ranked (inner folds: subjects, scores)
     recovery: dict | None = None  # the winner's final fine-tune: cycles, learning rates tried, the one kept
+    scoring: str = ""  # what the search and the contenders were scored on (scoring.ValScore.describe)
+    privacy: dict | None = None  # --dp-epsilon: the noise planned, the ε every training of the fit spent together
 
     def to_dict(self) -> dict:
         return {**asdict(self), "path": str(self.path)}
@@ -93,8 +95,17 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
     "search" when the inner folds can be made, else "uniform" when validation holds fewer than 3
     subjects. With ``baselines`` the winner must then beat the same architecture trained from scratch
     and the zoo model at the width that meets the limits, on validation; the best of the three is shipped.
+
+    ``robust_search``: trials, the final learning rate and the contenders are scored on the mean of the clean
+    validation metric and the metric under every corruption at severity 3 (``scoring``).
+
+    ``dp_epsilon`` (with ``dp_delta``, ``dp_max_grad_norm``): every training the fit runs is DP-SGD at one noise
+    level, planned so that all of them together (the final fine-tune at each learning rate, the baselines)
+    spend at most ``dp_epsilon``; the trials train nothing (they score data-free cuts on validation) and the
+    finalists are ranked on validation. The spent ε, composed with the run's own training, is in ``fit.json``
+    and the shipped run's ``metrics.json``.
     """
-    from wearprune.autofit.sensitivity import score
+    from wearprune.autofit.scoring import ValScore
     from wearprune.data.prepare import calibration_sample, prepare_from_config
     from wearprune.devices import estimate_cost, load_device
     from wearprune.runs import load_run
@@ -113,17 +124,24 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
     dense_run = load_run(run)
     if spec.grow is not None:
         check_growable(dense_run)
+    if spec.dp_epsilon is not None:
+        from wearprune.privacy import check_model
+
+        check_model(dense_run.model)  # one line before any work when Opacus cannot train it
     limits = spec.budget(dev)
     prepared = prepare_from_config(dense_run.config, data_root)
     calib = calibration_sample(prepared, seed, 256)
     example = calib[0][:1]
+    scorer = ValScore(prepared, spec.robust_search, seed)
     dense_cost = estimate_cost(dense_run.model, example, dev, int8=int8)
-    dense_score = score(dense_run.model, prepared.val, prepared.target_scale)
+    dense_score = scorer(dense_run.model)
     dense = {"val_score": dense_score, "macs": dense_cost.macs, "est_arena_bytes": dense_cost.arena_bytes,
              "est_flash_bytes": dense_cost.flash_bytes, "est_latency_ms": dense_cost.latency_ms,
              "est_energy_uj": dense_cost.energy_uj, "excess": limits.excess(dense_cost)}
     _check_reachable(dense_run.model, example, dev, limits, int8)  # before any teacher is trained
     key = "mae" if prepared.dataset.task == "regression" else "macro_f1"
+    dp = _dp_plan(spec, dense_run, prepared, log) if spec.dp_epsilon is not None else None
+    trial_epochs = 0 if dp else spec.trial_epochs
 
     # Train large: the wider teachers (cached in the dense run), the widest one distils every fine-tune.
     widths = [w for w in grow_widths(spec.grow) if w == 1 or _reachable(dense_run, w, example, dev, limits, int8, log)]
@@ -131,7 +149,7 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
         raise ConfigError(f"no grown model can be pruned to the limits on {dev.name}; use a smaller --grow")
     grown = {w: grown_run(dense_run, w, prepared, progress=progress, log=log) for w in widths}
     teacher = grown[max(widths)]
-    folds, ranking = _ranking_folds(spec, prepared, log)
+    folds, ranking = _ranking_folds(spec, prepared, log) if not dp else (None, None)
     if select == "auto":
         select = "search" if folds else ("uniform" if _few(prepared) else "search")
     if select != "search":
@@ -150,8 +168,7 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
     if spec.grow is not None:
         grow_record = {"asked": spec.grow, "start": describe(start_width, start), "teacher": describe(max(widths),
                                                                                                     teacher),
-                       "trained": {f"x{w:g}": {**describe(w, r), "val_score": score(r.model, prepared.val,
-                                                                                    prepared.target_scale)}
+                       "trained": {f"x{w:g}": {**describe(w, r), "val_score": scorer(r.model)}
                                    for w, r in grown.items()},
                        "probes": probes}
 
@@ -171,15 +188,18 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
         plan = plan_parts(spec.parts, start.model, example)
         for note in plan.notes:
             log(f"note: {note}")
+    importances = DATA_FREE_SEARCH if dp else None
+    scoring = {k: v for k, v in (("robust", spec.robust_search), ("importances", importances)) if v}
     job = Job(run=str(start.path), data_root=data_root, device=str(spec.device), profile=dev,
               limits=limits.to_dict(),
               int8=int8, storage=spec.storage or default_storage(Path(start.path)),
-              study=study_name(Path(start.path), str(spec.device), limits.to_dict(), int8, spec.trial_epochs,
+              study=study_name(Path(start.path), str(spec.device), limits.to_dict(), int8, trial_epochs,
                                seed, plan.where if plan else None,
-                               str(teacher.path) if teacher is not start else None),
-              trials=trials, trial_epochs=spec.trial_epochs, seed=seed, parts=plan.where if plan else None,
+                               str(teacher.path) if teacher is not start else None, scoring),
+              trials=trials, trial_epochs=trial_epochs, seed=seed, parts=plan.where if plan else None,
               teacher=str(teacher.path) if teacher is not start else None,
-              reference=dense_score if start is not dense_run else None)
+              reference=dense_score if start is not dense_run else None, robust=spec.robust_search,
+              importances=importances)
     study = open_study(job)
     done = len(completed(study))
     if not study.get_trials(deepcopy=False):
@@ -187,7 +207,8 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
         # pick), then cuts guided by each layer's sensitivity.
         uniform = _uniform_within(start.model, example, dev, limits, int8)
         seeds = [{g: uniform for g in sens["groups"]}] + guided_ratios(sens)
-        for importance, ratios in [("taylor", seeds[0])] + [("l2", r) for r in seeds]:
+        first = "taylor" if importances is None else importances[0]  # DP: data-free criteria only
+        for importance, ratios in [(first, seeds[0])] + [("l2", r) for r in seeds]:
             same = {f"importance:{p}": importance for p in plan.groups} if plan else {}  # seeds: one criterion
             study.enqueue_trial({"importance": importance, **same, **{f"ratio:{g}": r for g, r in ratios.items()}})
     elif done:
@@ -215,7 +236,8 @@ def fit(run, device: str | FitSpec, out=None, *, data_root: str | None = None, o
     trial_seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in completed(study))
     search = _Search(dense_run=dense_run, prepared=prepared, dense=dense, candidates=candidates, sens=sens, key=key,
                      select=select, seconds=(search_seconds, trial_seconds), parts=plan.to_dict() if plan else None,
-                     start=start, teacher=teacher, example=example, grow=grow_record, ranking=ranking)
+                     start=start, teacher=teacher, example=example, grow=grow_record, ranking=ranking,
+                     scorer=scorer, dp=dp)
     return _finish(search, feasible, spec, limits, dev, out, data_root=data_root, overwrite=overwrite,
                    progress=progress, log=log)
 
@@ -242,6 +264,35 @@ class _Search:
     example: object = None
     grow: dict | None = None
     ranking: dict | None = None
+    scorer: object = None  # scoring.ValScore: how every model is scored on validation
+    dp: dict | None = None  # _dp_plan: the noise every DP training of the fit uses
+
+
+DATA_FREE_SEARCH = ("l2", "fpgm")  # the search's criteria that read no training windows (privacy.DATA_FREE)
+
+
+def _dp_plan(spec: FitSpec, dense_run, prepared, log) -> dict:
+    """One noise multiplier for every training the fit will run (the final fine-tune at each learning rate and
+    in each cycle, and the two from-scratch baselines), so that all of them together spend ``spec.dp_epsilon``.
+    Early stopping only spends less."""
+    from wearprune.privacy import default_delta, planned_noise
+    from wearprune.train import epochs_for_steps
+
+    n, batch = len(prepared.train), dense_run.config["train"]["batch_size"]
+    final = epochs_for_steps(spec.final_epochs, n, batch, FINAL_MIN_STEPS)
+    planned = {"final fine-tunes": len(spec.final_lrs) * spec.cycles * final}
+    if spec.baselines:
+        planned["baselines"] = 2 * total_epochs(dense_run, spec.cycles * final)
+    delta = spec.dp_delta or default_delta(n)
+    noise = planned_noise(spec.dp_epsilon, delta, n, batch, sum(planned.values()))
+    parent = (dense_run.metrics or {}).get("dp")
+    if not parent:
+        log(f"note: {dense_run.path} was trained without DP: the fit's ε covers its own trainings, not the weights "
+            "it starts from (train the run with --dp-epsilon for a guarantee on the whole model)")
+    log(f"DP-SGD: {sum(planned.values())} epochs planned ({', '.join(f'{k} {v}' for k, v in planned.items())}) at "
+        f"noise multiplier {noise:.3f} spend at most eps {spec.dp_epsilon:g} at delta {delta:.2g}; the trials train "
+        "nothing and score data-free cuts (l2, fpgm) on validation")
+    return {"noise_multiplier": noise, "delta": delta, "epochs_planned": planned, "parent": parent}
 
 
 def _check_reachable(model, example, dev, limits: Budget, int8: bool) -> None:
@@ -368,24 +419,24 @@ def _finish(search: _Search, feasible, spec: FitSpec, limits: Budget, dev, out, 
     and check what was measured: TensorFlow Lite Micro's own arena (plus the C header's headroom) and flash
     against the limits, and the validation drop against --max-drop. A contender that fails is dropped for the
     next one; a finalist whose contenders all fail, for the next finalist."""
-    from wearprune.autofit.sensitivity import score
-
     dense, key = search.dense, search.key
     rejected, uniform_cache = [], {}
     for winner in feasible[:TRY_FINALISTS]:
         log(f"fine-tuning the winner (trial {winner['number']}: {_summary(winner, key)})"
             + (f" in {spec.cycles} cuts" if spec.cycles > 1 and not winner.get("recipe") else ""))
         final, recovery = _recover(search, winner, spec, progress, log)
-        final_score = score(final.model, search.prepared.val, search.prepared.target_scale)
+        final_score = search.scorer(final.model)
         drop = (dense["val_score"] - final_score) * (100.0 if key == "macro_f1" else 1.0)
         if limits.max_drop is not None and drop > limits.max_drop:
             rejected.append(f"trial {winner['number']}: validation drop {drop:.2f} > {limits.max_drop:g}")
             log(f"  {rejected[-1]} after fine-tuning; trying the next candidate")
             continue
         winner = {**winner, "final_val_score": final_score, "final_drop": drop, "selected_by": search.select}
-        contenders = [_contender("fit", final, search.prepared, recovery["seconds"])]
+        contenders = [_contender("fit", final, search, recovery["seconds"])]
         if spec.baselines and any(r > 0 for r in winner["ratios"].values()):
             contenders += _baselines(search, final, spec, dev, limits, uniform_cache, recovery, log)
+        if search.dp:
+            _account(search, spec, recovery, contenders, log)
         contenders.sort(key=lambda c: (-c.val_score, c.val_loss))
         if contenders[0].name != "fit":
             best = contenders[0]
@@ -413,11 +464,29 @@ class _Contender:
     seconds: float  # its own training or fine-tuning time
 
 
-def _contender(name: str, run, prepared, seconds: float) -> _Contender:
-    from wearprune.autofit.sensitivity import score
+def _contender(name: str, run, search: _Search, seconds: float) -> _Contender:
+    return _Contender(name, run, search.scorer(run.model), _val_loss(run.model, search.prepared.val), seconds)
 
-    return _Contender(name, run, score(run.model, prepared.val, prepared.target_scale),
-                      _val_loss(run.model, prepared.val), seconds)
+
+def _account(search: _Search, spec: FitSpec, recovery: dict, contenders: list[_Contender], log) -> None:
+    """The ε of the whole fit: every DP training it ran (each learning rate's fine-tune, the baselines), composed
+    with the run's own; the shipped model's release depends on all of them (validation picked among them)."""
+    from wearprune.privacy import combined
+
+    records = recovery.pop("dp_records") + [c.run.metrics["dp"] for c in contenders if c.name != "fit"]
+    total = combined(records, delta=search.dp["delta"], epsilon_target=spec.dp_epsilon,
+                     max_grad_norm=spec.dp_max_grad_norm, parent=search.dp["parent"],
+                     what="every training of the fit: the final fine-tune at each learning rate (and cycle), the "
+                          "from-scratch baselines; the trials trained nothing")
+    total["not_covered"] = (f"{total.get('not_covered') or ''}; the validation subjects' windows (they rank the "
+                            "trials and pick the shipped model and its epoch, without noise)").lstrip("; ")
+    for c in contenders:
+        c.run.metrics["dp"] = total
+    search.dp["spent"] = total
+    shown = f"{total['epsilon_total']:.2f} with the run's own training" if total["epsilon_total"] is not None else \
+        "no guarantee for the whole model (its start was trained without DP)"
+    log(f"DP: the fit's trainings spent eps {total['epsilon']:.2f} of {spec.dp_epsilon:g} (delta "
+        f"{total['delta']:.2g}, {total['accountant']} accountant); {shown}")
 
 
 def _val_loss(model, val) -> float:
@@ -437,7 +506,6 @@ def _recover(search: _Search, winner: dict, spec: FitSpec, progress: bool, log):
     """The winner pruned from the start run (in ``spec.cycles`` cuts unless it is a per-part recipe), each cut
     fine-tuned with distillation from the teacher; one such fine-tune per learning rate, the best on
     validation kept (its epoch chosen by early stopping on validation)."""
-    from wearprune.autofit.sensitivity import score
     from wearprune.prune.schedule import cycle_ratios
     from wearprune.train import epochs_for_steps
     from wearprune.verbs.prune import prune_run
@@ -453,19 +521,24 @@ def _recover(search: _Search, winner: dict, spec: FitSpec, progress: bool, log):
         log("  note: a per-part winner is cut in one step (--cycles applies to single-criterion candidates)")
     epochs = epochs_for_steps(spec.final_epochs, len(search.prepared.train), search.start.config["train"]["batch_size"],
                               FINAL_MIN_STEPS)
-    best, tried, started = None, [], time.perf_counter()
+    best, tried, started, dp_records = None, [], time.perf_counter(), []
+    dp = ({"dp_epsilon": spec.dp_epsilon, "dp_delta": search.dp["delta"], "dp_max_grad_norm": spec.dp_max_grad_norm,
+           "dp_noise": search.dp["noise_multiplier"]} if search.dp else {})
     for lr in spec.final_lrs:
         final = prune_run(search.start, None, recipe=recipe, cycles=cycles, finetune_epochs=epochs, lr=lr,
                           prepared=search.prepared, teacher=search.teacher.model, progress=progress,
-                          harden=spec.harden, harden_eps=spec.harden_eps)
-        got = score(final.model, search.prepared.val, search.prepared.target_scale)
+                          harden=spec.harden, harden_eps=spec.harden_eps, **dp)
+        if search.dp:
+            dp_records.append(final.metrics["dp"])
+        got = search.scorer(final.model)
         tried.append({"lr": lr, "val_score": got, "best_epoch": final.metrics.get("history", {}).get("best_epoch")})
         if len(spec.final_lrs) > 1:
             log(f"  final fine-tune at lr {lr:g}: validation {search.key} {abs(got):.3f}")
         if best is None or got > best[1]:
             best = (final, got, lr)
     return best[0], {"cycles": cycles, "epochs_per_cycle": epochs, "tried": tried, "lr": best[2],
-                     "seconds": time.perf_counter() - started}
+                     "seconds": time.perf_counter() - started, **({"dp_records": dp_records} if search.dp else {})}
+
 
 
 def _baselines(search: _Search, final, spec: FitSpec, dev, limits: Budget, uniform_cache: dict, recovery: dict,
@@ -478,8 +551,11 @@ def _baselines(search: _Search, final, spec: FitSpec, dev, limits: Budget, unifo
     prepared, start = search.prepared, search.start
     epochs = total_epochs(start, recovery["cycles"] * recovery["epochs_per_cycle"])
     seed = start.config["train"]["seed"]
-    # hardened like the winner's fine-tune, so that the comparison stays fair
+    # hardened (and private) like the winner's fine-tune, so that the comparison stays fair
     train_cfg = {**start.config["train"], "harden": spec.harden, "harden_eps": spec.harden_eps}
+    if search.dp:
+        train_cfg.update(dp_epsilon=spec.dp_epsilon, dp_delta=search.dp["delta"],
+                         dp_max_grad_norm=spec.dp_max_grad_norm, dp_noise_multiplier=search.dp["noise_multiplier"])
     out = []
     started = time.perf_counter()
     log(f"baselines: the winner's architecture from scratch, and the zoo model at one width within the limits "
@@ -488,9 +564,11 @@ def _baselines(search: _Search, final, spec: FitSpec, dev, limits: Budget, unifo
     history = train_baseline(model, prepared, train_cfg, epochs, seed)
     metrics, _ = measure(model, prepared)
     metrics["history"] = history.to_dict()
+    if history.dp:
+        metrics["dp"] = history.dp
     config = {**start.config, "train": {**train_cfg, "epochs": epochs}, "baseline": "scratch"}
     out.append(_contender("scratch", Run(path=Path("scratch"), config=config, architecture=final.architecture,
-                                         model=model, metrics=metrics), prepared, time.perf_counter() - started))
+                                         model=model, metrics=metrics), search, time.perf_counter() - started))
     if "width" not in uniform_cache:
         uniform_cache["width"] = uniform_width(start.architecture, search.example, dev, limits, spec.int8)
     width = uniform_cache["width"]
@@ -503,11 +581,13 @@ def _baselines(search: _Search, final, spec: FitSpec, dev, limits: Budget, unifo
     history = train_baseline(model, prepared, train_cfg, epochs, seed)
     metrics, _ = measure(model, prepared)
     metrics["history"] = history.to_dict()
+    if history.dp:
+        metrics["dp"] = history.dp
     config = {**start.config, "model": {**start.config["model"], "width": width},
               "train": {**train_cfg, "epochs": epochs}, "baseline": "uniform_width"}
     uniform_arch = architecture_of(arch["model"], width, arch["spec"], options=arch.get("options"))
     out.append(_contender("uniform_width", Run(path=Path("uniform_width"), config=config, architecture=uniform_arch,
-                                               model=model, metrics=metrics), prepared, time.perf_counter() - started))
+                                               model=model, metrics=metrics), search, time.perf_counter() - started))
     for c in out:
         log(f"  {c.name}: validation {search.key} {abs(c.val_score):.3f} ({c.seconds:.0f} s)")
     return out
@@ -578,7 +658,9 @@ def _ship(search: _Search, chosen: _Contender, contenders: list[_Contender], win
                                measured=result["checks"], search_seconds=search.seconds[0],
                                trial_seconds=search.seconds[1], limits=limits.to_dict(), parts=search.parts,
                                shipped=chosen.name, contenders=records if len(contenders) > 1 else None,
-                               grow=search.grow, ranking=search.ranking, recovery=recovery)
+                               grow=search.grow, ranking=search.ranking, recovery=recovery,
+                               scoring=search.scorer.describe(),
+                               privacy={k: v for k, v in search.dp.items() if k != "parent"} if search.dp else None)
         atomic_write_json(stage / "fit.json", {**fit_record.to_dict(), "sensitivity": search.sens,
                                                "validation_subjects": list(search.prepared.split.val_subjects)})
         staged = Run(path=stage, config=config, architecture=final.architecture, model=final.model,

@@ -70,6 +70,8 @@ class Job:
     parts: dict[str, list[str]] | None = None  # part name -> module-name patterns (resolved; docs/parts.md)
     teacher: str | None = None  # the run trials distil from (fit --grow auto: the widest); None: ``run``
     reference: float | None = None  # the validation score drops are counted from (the user's dense run)
+    robust: bool = False  # score on clean + corrupted validation (scoring.ValScore)
+    importances: tuple[str, ...] | None = None  # the criteria trials draw from (None: IMPORTANCES; DP: data-free)
 
     def __post_init__(self):
         from wearprune.devices import load_device
@@ -96,13 +98,15 @@ class Job:
 
 
 def study_name(run: Path, device: str, limits: dict, int8: bool, trial_epochs: int, seed: int,
-               parts: dict | None = None, teacher: str | None = None) -> str:
+               parts: dict | None = None, teacher: str | None = None, scoring: dict | None = None) -> str:
     """Same run (path and weights), device, limits and trial settings → the same study, so re-running
     the command resumes it; a retrained run starts a new one instead of reusing stale scores. Parts
-    change the search space, so they name another study (none: the name searches had before parts)."""
+    change the search space, so they name another study (none: the name searches had before parts);
+    so do ``scoring`` settings (robust scores, the criteria allowed), when given."""
     weights = weights_digest(run)
     key = [str(run.resolve()), weights, device, limits, int8, trial_epochs, seed] + ([parts] if parts else []) + (
-        [{"teacher": str(Path(teacher).resolve())}] if teacher else [])  # another teacher scores trials differently
+        [{"teacher": str(Path(teacher).resolve())}] if teacher else []) + (  # another teacher scores differently
+        [scoring] if scoring else [])
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return f"fit-{Path(device).stem}-{digest[:10]}"
 
@@ -339,7 +343,8 @@ class _Context:
 
     def __init__(self, job: Job):
         from wearprune.autofit.parts import plan_parts
-        from wearprune.autofit.sensitivity import groups_of, score
+        from wearprune.autofit.scoring import ValScore
+        from wearprune.autofit.sensitivity import groups_of
         from wearprune.data.prepare import calibration_sample, prepare_from_config
         from wearprune.devices.budget import Budget
         from wearprune.runs import load_run
@@ -354,16 +359,17 @@ class _Context:
         self.groups = list(groups_of(self.run.model, self.example))
         self.parts = plan_parts(job.parts, self.run.model, self.example) if job.parts else None
         self.teacher = load_run(job.teacher).model if job.teacher else self.run.model
-        self.dense = job.reference if job.reference is not None else score(self.run.model, self.prepared.val,
-                                                                            self.prepared.target_scale)
+        self.scorer = ValScore(self.prepared, job.robust, job.seed)
+        self.dense = job.reference if job.reference is not None else self.scorer(self.run.model)
         # a drop in macro-F1 points (x100) or in the regression target's units (BPM)
         self.drop_scale = 100.0 if self.prepared.dataset.task == "classification" else 1.0
 
     def objective(self, trial) -> float:
-        importance = trial.suggest_categorical("importance", IMPORTANCES)
+        allowed = tuple(self.job.importances or IMPORTANCES)
+        importance = trial.suggest_categorical("importance", allowed)
         ratios = {g: trial.suggest_float(f"ratio:{g}", 0.0, MAX_RATIO, step=STEP) for g in self.groups}
         # with parts, each part draws its own criterion; `importance` stays the default for the other groups
-        criteria = {p: trial.suggest_categorical(f"importance:{p}", IMPORTANCES) for p in self.parts.groups} \
+        criteria = {p: trial.suggest_categorical(f"importance:{p}", allowed) for p in self.parts.groups} \
             if self.parts else None
         record = evaluate_candidate(self, ratios, importance, self.job.trial_epochs, criteria)
         for key, value in record.items():
@@ -380,7 +386,6 @@ def evaluate_candidate(ctx, ratios: dict[str, float], importance: str, epochs: i
     ``criteria`` ({part: importance}, with ``ctx.parts``): the candidate is pruned as a recipe of one channel
     step per part (``part_recipe``); the groups outside every part use ``importance``."""
     from wearprune.autofit.parts import part_recipe
-    from wearprune.autofit.sensitivity import score
     from wearprune.devices import estimate_cost
     from wearprune.prune import prune
     from wearprune.prune.recipe import Recipe, apply_recipe
@@ -407,7 +412,7 @@ def evaluate_candidate(ctx, ratios: dict[str, float], importance: str, epochs: i
                           seed=ctx.job.seed, class_weighted=train_cfg.get("class_weighted", True),
                           augment=list(train_cfg.get("augment", [])))
         fit(pruned, prep.train, prep.val, cfg, teacher=ctx.teacher, target_scale=prep.target_scale)
-    value = score(pruned, prep.val, prep.target_scale)
+    value = ctx.scorer(pruned)
     drop = (ctx.dense - value) * ctx.drop_scale
     excess = ctx.limits.excess(cost, drop)
     # val_score: higher is better (MAE negated); costs are the cost model's estimates (est_*)

@@ -36,7 +36,46 @@ def build_report(runs: list[str | Path | Run], device: str | Path | DeviceProfil
         e["vs_baseline"] = _ratios(base, e)
     return {"format": "wearprune-report", "version": 1, "device": dev.to_dict(), "dtype": "int8" if int8 else "fp32",
             "inferences_per_min": inferences_per_min, "labels": {"metrics": MEASURED, "cost": ESTIMATED},
-            "primary_metric": entries[0]["primary_metric"], "baseline": base["name"], "runs": entries}
+            "primary_metric": entries[0]["primary_metric"], "baseline": base["name"], "runs": entries,
+            **_robustness_and_audit(loaded)}
+
+
+# What `wearprune robustness` and `wearprune audit` leave in a run (their default --out): the report shows it
+ROBUSTNESS_FILE = Path("robustness") / "robustness.json"
+AUDIT_FILE = Path("audit") / "audit.json"
+
+
+def _robustness_and_audit(runs: list[Run]) -> dict:
+    """The robustness evaluations and membership audits found in the runs' folders, summarised per run
+    (the curves' PNG beside a robustness.json goes into the HTML page)."""
+    robustness, audits, seen = [], [], set()
+    for run in runs:
+        for name, into in ((ROBUSTNESS_FILE, robustness), (AUDIT_FILE, audits)):
+            path = Path(run.path) / name
+            if not path.is_file() or path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            doc = json.loads(path.read_text())
+            into.append(_robustness_summary(doc, path) if name == ROBUSTNESS_FILE else _audit_summary(doc, path))
+    return {**({"robustness": robustness} if robustness else {}), **({"audit": audits} if audits else {})}
+
+
+def _robustness_summary(doc: dict, path: Path) -> dict:
+    keep = ("metric", "clean", "mean_corruption", "worst", "per_corruption_mean", "mce", "relative_mce", "attacks")
+    png = path.with_name("robustness.png")
+    return {"source": str(path), "engine": doc.get("engine"), "split": doc.get("split"),
+            "reference": doc.get("reference"), "png": str(png) if png.is_file() else None,
+            "runs": [{"run": r["run"], **{k: r.get(k) for k in keep}} for r in doc.get("runs", [])]}
+
+
+def _audit_summary(doc: dict, path: Path) -> dict:
+    rows = []
+    for r in doc.get("runs", []):
+        dp = r.get("dp") or {}
+        rows.append({"run": r["run"], "engine": r.get("engine"), "windows_per_side": r.get("windows_per_side"),
+                     **{a: r[a] for a in ("loss_threshold", "class_calibrated") if a in r},
+                     "dp_epsilon": dp.get("epsilon_total") or dp.get("epsilon")})
+    return {"source": str(path), "members": doc.get("members"), "nonmembers": doc.get("nonmembers"), "runs": rows}
 
 
 def _entry(run: Run, device: DeviceProfile, int8: bool, per_min: float) -> dict:
@@ -59,7 +98,18 @@ def _entry(run: Run, device: DeviceProfile, int8: bool, per_min: float) -> dict:
         "kernels": [k.__dict__ for k in cost.kernels],
         "widths": layer_widths(run.model),
         "measured_on_device": measured,
+        **({"privacy": _privacy(run.metrics["dp"])} if (run.metrics or {}).get("dp") else {}),
     }
+
+
+def _privacy(dp: dict) -> dict:
+    """What the report says of a DP-trained run: the ε this run's own trainings spent and, composed with its
+    parents', the whole model's (None: a parent was trained without DP)."""
+    own = dp.get("epsilon")
+    total = dp["epsilon_total"] if "epsilon_total" in dp else own
+    return {"epsilon": own, "epsilon_total": total, "delta": dp.get("delta"), "accountant": dp.get("accountant"),
+            "noise_multiplier": dp.get("noise_multiplier"), "steps": dp.get("steps"),
+            "max_grad_norm": dp.get("max_grad_norm"), "note": dp.get("composition") or dp.get("unit")}
 
 
 def _test_metrics(run: Run) -> dict:

@@ -66,6 +66,15 @@ def table_rows(report: dict) -> list[list[str]]:
                         + [_fmt(m and m["arena_bytes"], "kib") for m in measured])
             rows.append([f"{key} in TFLite Micro, {dtype} (measured)"]
                         + [_fmt(m and m.get(key), "{:.3f}") for m in measured])
+    if any(r.get("privacy") for r in report["runs"]):
+        dp = [r.get("privacy") or {} for r in report["runs"]]
+        rows.append(["DP ε, this run's trainings (accountant)"]
+                    + [f"{d['epsilon']:.2f} ({d['accountant']})" if d.get("epsilon") is not None else "-" for d in dp])
+        rows.append(["DP ε, whole model (with its parents)"]
+                    + [("no guarantee" if not d.get("epsilon_total") else f"{d['epsilon_total']:.2f}") if d else "-"
+                       for d in dp])
+        rows.append(["DP δ / noise multiplier"] + [f"{d['delta']:.2g} / {d['noise_multiplier']:.2f}"
+                                                   if d.get("noise_multiplier") else "-" for d in dp])
     rows.append(["compression (params, x)"] + [f"{r['vs_baseline']['compression']:.2f}x" for r in report["runs"]])
     rows.append(["verdict on " + report["device"]["name"]] + [_verdict(r) for r in report["runs"]])
     return rows
@@ -91,12 +100,66 @@ def to_markdown(report: dict) -> str:
     for r in report["runs"]:
         if r["cost"]["notes"]:
             lines += ["", f"Note ({r['name']}): " + "; ".join(r["cost"]["notes"])]
+    lines += _robustness_lines(report)
     lines += ["", "## Per-layer widths", "", "| layer | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     layers = list(dict.fromkeys(k for r in report["runs"] for k in r["widths"]))
     for layer in layers:
         cells = " | ".join(str(r["widths"].get(layer, "removed")) for r in report["runs"])
         lines.append(f"| {layer} | {cells} |")
     return "\n".join(lines) + "\n"
+
+
+def robustness_rows(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of each robustness evaluation and membership audit the report found."""
+    tables = []
+    for doc in report.get("robustness", []):
+        eps = sorted({e for r in doc["runs"] for e in ((r.get("attacks") or {}).get("pgd") or {})}, key=float)
+        header = ["run", "clean", "mean corruption", "worst corruption", "mCE", "relative mCE"] + [
+            f"PGD eps {e}" for e in eps]
+        rows = [[Path(r["run"]).name, f"{r['clean']:.3f}", f"{r['mean_corruption']:.3f}",
+                 f"{r['worst']} ({r['per_corruption_mean'][r['worst']]:.3f})", _fmt(r.get("mce"), "{:.2f}"),
+                 _fmt(r.get("relative_mce"), "{:.2f}")]
+                + [_fmt(((r.get("attacks") or {}).get("pgd") or {}).get(e), "{:.3f}") for e in eps]
+                for r in doc["runs"]]
+        tables.append((f"Robustness to wearable corruptions ({doc['engine']}; {doc['runs'][0]['metric']} on the test "
+                        f"subjects, {doc['split']}; CE against {Path(doc['reference']).name}; {doc['source']})",
+                       header, rows))
+    for doc in report.get("audit", []):
+        header = ["run", "engine", "loss-threshold AUC", "TPR at 1 % FPR", "class-calibrated AUC", "TPR at 1 % FPR",
+                  "DP ε"]
+        rows = [[Path(r["run"]).name, r["engine"]]
+                + [_fmt((r.get(a) or {}).get(k), "{:.3f}") for a in ("loss_threshold", "class_calibrated")
+                   for k in ("auc", "tpr_at_1pct_fpr")] + [_fmt(r.get("dp_epsilon"), "{:.2f}")] for r in doc["runs"]]
+        tables.append((f"Membership inference audit (members: {doc['members']}; non-members: {doc['nonmembers']}; "
+                       f"AUC 0.5 = the attack cannot tell them apart; {doc['source']})", header, rows))
+    return tables
+
+
+def _robustness_lines(report: dict) -> list[str]:
+    lines = []
+    for title, header, rows in robustness_rows(report):
+        lines += ["", f"## {title}", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+    for doc in report.get("robustness", []):
+        if doc.get("png"):
+            lines += ["", f"Curves (metric vs severity per corruption): `{doc['png']}`"]
+    return lines
+
+
+def robustness_html(report: dict) -> str:
+    """The robustness and audit tables, and each evaluation's curves (PNG embedded)."""
+    parts = []
+    for title, header, rows in robustness_rows(report):
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+        parts.append(f"<h2>{html.escape(title)}</h2><table><tr>{head}</tr>{body}</table>")
+    for doc in report.get("robustness", []):
+        png = Path(doc["png"]) if doc.get("png") else None
+        if png is not None and png.is_file():
+            b64 = base64.b64encode(png.read_bytes()).decode()
+            parts.append(f"<figure><img alt='robustness curves' src='data:image/png;base64,{b64}'><figcaption>"
+                         "metric vs severity per corruption</figcaption></figure>")
+    return "".join(parts)
 
 
 def png_bytes(fig) -> bytes:
@@ -215,6 +278,7 @@ dtype costed: {report['dtype']}; {report['inferences_per_min']:g} inferences per
 split: {html.escape(str(report['runs'][0].get('split')))}.</p>
 <table><tr><th></th>{head}</tr>{body}</table>
 {imgs}
+{robustness_html(report)}
 <h2>Where the device numbers come from</h2><ul>{sources}</ul>
 </body></html>
 """

@@ -55,6 +55,29 @@ def _parse(corruptions) -> list[str]:
     return names
 
 
+def corrupted_inputs(prepared, rows, names, severities, seed: int = 0) -> dict[tuple[str, int], np.ndarray]:
+    """{(corruption, severity): model inputs}: the data set's raw windows ``rows`` corrupted, then normalised
+    as the run's inputs are (corruptions act on the sensor's own units)."""
+    ds = prepared.dataset
+    raw = ds.X[rows]
+    return {(n, s): prepared.normalizer.transform(corrupt(raw, n, s, rate_hz=ds.rate_hz or 1.0,
+                                                         channel_names=ds.channel_names, seed=seed))
+            for n in names for s in severities}
+
+
+def corrupted_validation(prepared, severity: int, seed: int = 0) -> dict[str, object]:
+    """{corruption: the validation set under it at ``severity``}, for every corruption that applies to the
+    data's channels (what fit --robust-search scores candidates on)."""
+    from dataclasses import replace
+
+    ds = prepared.dataset
+    if ds.layout != "window":
+        raise ConfigError(f"corruptions act on raw signal windows; {ds.name} holds {ds.layout} data")
+    names = [n for n in CORRUPTIONS if applicable(n, ds.channel_names, ds.X.shape[1])]
+    inputs = corrupted_inputs(prepared, prepared.split.val, names, [severity], seed)
+    return {n: replace(prepared.val, X=inputs[(n, severity)]) for n in names}
+
+
 def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 0, data_root: str | None = None,
                out: str | Path | None = None, data=None, attack_eps: tuple[float, ...] = (), log=print) -> dict:
     """Evaluate every run on the same corrupted test windows; the first run is the reference.
@@ -81,15 +104,12 @@ def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 
                 r.config["split"] != loaded[0].config["split"]:
             raise ConfigError(f"{r.path} was trained on other data or another split than {loaded[0].path}; "
                               "compare runs of one data set and split")
-    raw = ds.X[prepared.split.test]
     test = prepared.test
-    kept = [n for n in names if applicable(n, ds.channel_names, raw.shape[1])]
+    kept = [n for n in names if applicable(n, ds.channel_names, ds.X.shape[1])]
     skipped = [n for n in names if n not in kept]
     if not kept:
         raise ConfigError(f"none of {', '.join(names)} applies to {ds.name}'s channels ({', '.join(ds.channel_names)})")
-    inputs = {(n, s): prepared.normalizer.transform(corrupt(raw, n, s, rate_hz=ds.rate_hz or 1.0,
-                                                           channel_names=ds.channel_names, seed=seed))
-              for n in kept for s in range(1, SEVERITIES + 1)}
+    inputs = corrupted_inputs(prepared, prepared.split.test, kept, range(1, SEVERITIES + 1), seed)
     results, started = [], time.time()
     for run in loaded:
         outputs = engine_outputs(run, tflm)

@@ -20,14 +20,17 @@ from .outdir import check_out
 
 def prune_run(run: str | Path | Run, out: str | Path | None = None, spec: PruneSpec | None = None, *,
               data_root: str | None = None, prepared: PreparedData | None = None, overwrite: bool = False,
-              progress: bool = False, teacher: torch.nn.Module | None = None, **fields_: object) -> Run:
+              progress: bool = False, teacher: torch.nn.Module | None = None, dp_noise: float | None = None,
+              **fields_: object) -> Run:
     """Prune a trained run as ``spec`` says (or the same fields as keywords: ``method``, ``ratio``,
     ``importance``, ``recipe``, ``finetune_epochs``, ``cycles``, ``distill``, ``lr``, ``options``,
     ``calib_windows``), fine-tune it, evaluate both on the same test subjects, and write ``out``
     (``None``: keep it in memory). ``prepared``: the run's data when the caller has it already.
 
     ``cycles`` > 1 with a ``recipe``: each of its steps is one cut, fine-tuned before the next (the recipe
-    holds ``cycles`` steps). ``teacher``: distil from this model instead of the dense run's (fit --grow)."""
+    holds ``cycles`` steps). ``teacher``: distil from this model instead of the dense run's (fit --grow).
+    ``dp_noise``: with ``dp_epsilon``, the DP noise multiplier a caller planned for this and its other
+    trainings (fit); None: one noise level for every cycle, so that all of them together spend ``dp_epsilon``."""
     from ..prune import MaskKeeper, zero_masks
     from ..prune.recipe import PruneStep, Recipe, apply_recipe
     from ..prune.schedule import IterativeSchedule
@@ -56,6 +59,14 @@ def prune_run(run: str | Path | Run, out: str | Path | None = None, spec: PruneS
     model, summaries, history = dense.model, [], None
     rounds = [[s] for s in steps.steps] if spec.cycles > 1 else [steps.steps]
     teacher = teacher if teacher is not None else dense.model
+    dp_records, delta = [], None
+    if spec.dp_epsilon is not None and spec.finetune_epochs > 0:
+        from ..privacy import default_delta, planned_noise
+
+        delta = spec.dp_delta or default_delta(len(prepared.train))
+        if dp_noise is None:  # every cycle at one noise level: the cycles together spend dp_epsilon
+            dp_noise = planned_noise(spec.dp_epsilon, delta, len(prepared.train), dense.config["train"]["batch_size"],
+                                     spec.finetune_epochs * len(rounds))
     for k, round_steps in enumerate(rounds, 1):
         model, done = apply_recipe(model, example, Recipe(round_steps), calib=calib, task=prepared.dataset.task,
                                    seed=seed)
@@ -64,8 +75,9 @@ def prune_run(run: str | Path | Run, out: str | Path | None = None, spec: PruneS
             # device "auto": the run may have been trained on a machine with CUDA, this one may have none
             cfg = TrainConfig(**{**dense.config["train"], "epochs": spec.finetune_epochs, "lr": spec.lr, "bn_l1": 0.0,
                                  "harden": spec.harden, "harden_eps": spec.harden_eps,
-                                 "dp_epsilon": spec.dp_epsilon, "dp_delta": spec.dp_delta,
+                                 "dp_epsilon": spec.dp_epsilon, "dp_delta": delta,
                                  "dp_max_grad_norm": spec.dp_max_grad_norm,
+                                 "dp_noise_multiplier": dp_noise if spec.dp_epsilon is not None else None,
                                  "patience": max(3, spec.finetune_epochs), "select_from_epoch": 1, "device": "auto"})
             sparse = any(s.method == "weight" for s in steps.steps)
             # Unstructured zeros must survive fine-tuning: re-apply the masks after every step.
@@ -77,6 +89,8 @@ def prune_run(run: str | Path | Run, out: str | Path | None = None, spec: PruneS
                                     teacher=teacher if spec.distill else None,
                                     target_scale=prepared.target_scale, on_epoch=bar.epoch, on_batch=bar.batch,
                                     after_step=keeper.step if keeper else None)
+            if history.dp:
+                dp_records.append(history.dp)
     metrics, extra = measure(model, prepared)
     before, _ = measure(dense.model, prepared)
     metrics["dense"] = {"test": {k: v for k, v in before["test"].items() if not isinstance(v, list)},
@@ -84,13 +98,12 @@ def prune_run(run: str | Path | Run, out: str | Path | None = None, spec: PruneS
     metrics["prune"] = summaries
     if history is not None:
         metrics["history"] = history.to_dict()
-    if history is not None and history.dp:
-        before = (dense.metrics or {}).get("dp") or {}
-        # basic composition: the dense run's training and this fine-tune are two releases on the same windows
-        metrics["dp"] = {**history.dp, "epsilon_dense": before.get("epsilon"),
-                         "epsilon_total": history.dp["epsilon"] + before["epsilon"] if before else None,
-                         "composition": "basic (ε adds up)" if before else "the dense run was not trained with DP: "
-                                        "its weights (and the teacher's outputs) carry no guarantee"}
+    if dp_records:
+        from ..privacy import combined
+
+        metrics["dp"] = combined(dp_records, delta=delta, epsilon_target=spec.dp_epsilon,
+                                 max_grad_norm=spec.dp_max_grad_norm, parent=(dense.metrics or {}).get("dp"),
+                                 what=f"the fine-tune ({len(dp_records)} cycle(s))")
     config = dict(dense.config, pruned_from=str(dense.path),
                   prune={"recipe": steps.to_dict(), "cycles": spec.cycles, "finetune_epochs": spec.finetune_epochs,
                          "distill": spec.distill, "lr": spec.lr, "spec": spec.to_dict()})
