@@ -48,48 +48,70 @@ PGD_EPS = (0.05, 0.2)
 PRUNE_RATIO = 0.5  # a uniform channel cut of a half: about 4x fewer MACs in these convolutional models
 
 
-def _run_dir(row: str, variant: str) -> Path:
-    return WORK / row / variant
+def _run_dir(row: str, variant: str, fold=None) -> Path:
+    return WORK / row / variant if fold is None else WORK / "cv" / row / f"fold{fold.index}" / variant
 
 
-def _build(row: str, variant: str) -> Path:
+_DATA: dict[str, object] = {}
+
+
+def folds_of(row: str, k: int):
+    """The `wearprune cv` protocol's folds for the row's data (fold seed 0; MIT-BIH: DS1->DS2 and DS2->DS1)."""
+    from wearprune.data.folds import cv_protocol
+
+    if row not in _DATA:
+        _DATA[row] = wp.load_dataset(PLAN[row]["data"])
+    return cv_protocol(_DATA[row], k, 0, "auto").folds
+
+
+def _train(row: str, out: Path, fold, config, model_options=None) -> None:
+    """The zoo ResNet1D on the row's named split, or on one cross-validation fold (as `wearprune cv` trains it)."""
+    from dataclasses import replace
+
+    if fold is None:
+        wp.train(PLAN[row]["data"], "resnet1d", out, model_options=model_options, config=config)
+        return
+    ds = _DATA[row]
+    fold_ds = replace(ds, test_subjects=list(fold.test_subjects) or ds.test_subjects, split_name=fold.name)
+    wp.train(fold_ds, "resnet1d", out, model_options=model_options, config=config,
+             test_subjects=list(fold.test_subjects) or None, split=fold.split)
+
+
+def _build(row: str, variant: str, fold=None) -> Path:
     spec = PLAN[row]
-    out = _run_dir(row, variant)
+    out = _run_dir(row, variant, fold)
     if (out / "model.safetensors").exists() and variant != "int8":
         return out
     cfg = dict(spec["train"])
     if variant == "dense":
-        wp.train(spec["data"], "resnet1d", out, config=wp.TrainConfig(**cfg))
+        _train(row, out, fold, wp.TrainConfig(**cfg))
     elif variant in ("pruned4x", "pruned4x_hardened"):
-        dense = _build(row, "dense")
+        dense = _build(row, "dense", fold)
         wp.prune_run(dense, out, method="channel", ratio=PRUNE_RATIO, importance="taylor", finetune_epochs=10,
                      harden="corruptions" if variant.endswith("hardened") else None)
     elif variant == "dense_hardened":  # trained with corruption augmentation from the start
-        wp.train(spec["data"], "resnet1d", out, config=wp.TrainConfig(**cfg, harden="corruptions"))
+        _train(row, out, fold, wp.TrainConfig(**cfg, harden="corruptions"))
     elif variant == "hardened_pruned4x":  # secure pruning: prune the hardened dense model, fine-tune hardened
-        dense = _build(row, "dense_hardened")
+        dense = _build(row, "dense_hardened", fold)
         wp.prune_run(dense, out, method="channel", ratio=PRUNE_RATIO, importance="taylor", finetune_epochs=10,
                      harden="corruptions")
     elif variant == "int8":
-        dense = _build(row, "dense")
+        dense = _build(row, "dense", fold)
         if "int8" not in json.loads((dense / "metrics.json").read_text()).get("tflm", {}):
             wp.export_run(dense, ("tflite",))
         return dense
     elif variant == "dense_gn":
-        wp.train(spec["data"], "resnet1d", out, model_options={"norm": "group"}, config=wp.TrainConfig(**cfg))
+        _train(row, out, fold, wp.TrainConfig(**cfg), {"norm": "group"})
     elif variant == "dp8_large_batch":
-        wp.train(spec["data"], "resnet1d", out, model_options={"norm": "group"},
-                 config=wp.TrainConfig(**{**cfg, **DP_LARGE_BATCH}, dp_epsilon=8.0))
+        _train(row, out, fold, wp.TrainConfig(**{**cfg, **DP_LARGE_BATCH}, dp_epsilon=8.0), {"norm": "group"})
     else:  # dp8, dp3
-        eps = float(variant[2:])
-        wp.train(spec["data"], "resnet1d", out, model_options={"norm": "group"},
-                 config=wp.TrainConfig(**cfg, dp_epsilon=eps))
+        _train(row, out, fold, wp.TrainConfig(**cfg, dp_epsilon=float(variant[2:])), {"norm": "group"})
     return out
 
 
-def record(row: str, variant: str) -> dict:
+def record(row: str, variant: str, fold=None) -> dict:
     started = time.time()
-    path = _build(row, variant)
+    path = _build(row, variant, fold)
     tflm = variant == "int8"
     rob = wp.robustness([path], tflm=tflm, attack_eps=() if tflm else PGD_EPS, log=print)["runs"][0]
     aud = wp.audit([path], tflm=tflm, log=print)["runs"][0]
@@ -102,6 +124,7 @@ def record(row: str, variant: str) -> dict:
             "mia_auc_calibrated": aud["class_calibrated"]["auc"],
             "mia_tpr_1pct": aud["loss_threshold"]["tpr_at_1pct_fpr"], "dp": metrics.get("dp"),
             "split": json.loads((path / "config.json").read_text())["split"]["name"],
+            **({"fold": fold.index, "test_subjects": list(fold.test_subjects)} if fold is not None else {}),
             "seconds": round(time.time() - started, 1)}
 
 
@@ -187,6 +210,87 @@ def _f(v) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+CV_JSON = ROOT / "docs" / "robustness_privacy_cv.json"
+CV_MD = ROOT / "docs" / "robustness_privacy_cv.md"
+# what each variant is compared with, pair by pair on the same fold: the model it was made from or its
+# non-DP twin (DP-SGD needs GroupNorm, so DP rows are compared with the GroupNorm model)
+REFERENCE = {"pruned4x": "dense", "pruned4x_hardened": "dense", "int8": "dense", "dense_hardened": "dense",
+             "hardened_pruned4x": "dense", "dense_gn": "dense", "dp8": "dense_gn", "dp3": "dense_gn",
+             "dp8_large_batch": "dense_gn"}
+
+
+def _est(values, scale: float) -> str:
+    from wearprune.stats import mean_ci
+
+    e = mean_ci([v * scale for v in values])
+    return f"{e.mean:.3f}" if e.ci is None else f"{e.mean:.3f} [{e.low:.3f}, {e.high:.3f}]"
+
+
+def _diff(variant: list[float], reference: list[float], scale: float) -> str:
+    from wearprune.stats import paired_difference
+
+    _, e = paired_difference([v * scale for v in variant], [r * scale for r in reference])
+    if e.ci is None:
+        return f"{e.mean:+.2f} (n = {e.n})"
+    return f"{e.mean:+.2f} [{e.low:+.2f}, {e.high:+.2f}]" + (f", p={e.p_value:.2g}" if e.p_value is not None else "")
+
+
+def render_cv(records: dict) -> str:
+    lines = ["# Robustness and privacy, cross-validated", "",
+             "Made by `benchmarks/robustness_privacy.py --folds K`: the variants of docs/robustness_privacy.md on "
+             "every fold of the `wearprune cv` protocol (subject K-fold, fold seed 0; MIT-BIH: DS1->DS2 and "
+             "DS2->DS1), one training seed per fold. Mean [95 % t-interval] over the folds; *vs reference*: the "
+             "paired difference (same fold) to the model it was made from (`dense`), or for DP rows to the same "
+             "GroupNorm model without DP (`dense_gn`); macro-F1 in points, MAE in BPM. Each record names its "
+             "commit in docs/robustness_privacy_cv.json.", ""]
+    for row in PLAN:
+        recs = [r for r in records.values() if r["row"] == row]
+        if not recs:
+            continue
+        metric = recs[0]["metric"]
+        scale = 100.0 if metric == "macro_f1" else 1.0
+        unit = "points" if metric == "macro_f1" else "BPM"
+        lines += [f"## {row} ({len({r['fold'] for r in recs})} folds)", "",
+                  f"| variant | folds | clean {metric} | mean corruption | clean vs reference ({unit}) | mean "
+                  f"corruption vs reference ({unit}) | MIA AUC loss / calibrated | ε spent |",
+                  "|---|---|---|---|---|---|---|---|"]
+        by = {v: {r["fold"]: r for r in recs if r["variant"] == v} for v in VARIANTS}
+        for v in VARIANTS:
+            mine = by[v]
+            if not mine:
+                continue
+            folds = sorted(mine)
+            ref = by.get(REFERENCE.get(v, ""), {})
+            both = [f for f in folds if f in ref]
+            vs = ["-", "-"]
+            if both:
+                vs = [_diff([mine[f][k] for f in both], [ref[f][k] for f in both], scale)
+                      for k in ("clean", "mean_corruption")]
+            eps = [mine[f]["dp"]["epsilon"] for f in folds if mine[f].get("dp")]
+            eps_text = f"{sum(eps) / len(eps):.2f}" if eps else "-"
+            lines.append(f"| {v} | {len(folds)} | {_est([mine[f]['clean'] for f in folds], 1)} | "
+                         f"{_est([mine[f]['mean_corruption'] for f in folds], 1)} | {vs[0]} | {vs[1]} | "
+                         f"{_est([mine[f]['mia_auc'] for f in folds], 1)} / "
+                         f"{_est([mine[f]['mia_auc_calibrated'] for f in folds], 1)} | {eps_text} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def run_cv(rows, k: int) -> None:
+    """Every variant on every fold, one record per (row, variant, fold), written as it finishes; resumable."""
+    for row in rows:
+        for fold in folds_of(row, k):
+            for variant in VARIANTS:
+                key = f"{row}/{variant}/fold{fold.index}"
+                if key in (json.loads(CV_JSON.read_text()) if CV_JSON.exists() else {}):
+                    continue
+                print(f"== {key}", flush=True)
+                done = record(row, variant, fold)
+                records = {**(json.loads(CV_JSON.read_text()) if CV_JSON.exists() else {}), key: done}
+                atomic_write_json(CV_JSON, records)
+                atomic_write_text(CV_MD, render_cv(records))
+
+
 SWEEP_JSON = ROOT / "docs" / "robustness_privacy_dp_sweep.json"
 SWEEP = ((256, 5e-3), (512, 1e-2), (512, 3e-3))  # batch, learning rate; (64, 3e-3) is the dp8 row's own run
 
@@ -212,9 +316,17 @@ def main() -> None:
     parser.add_argument("--only", choices=list(PLAN))
     parser.add_argument("--render", action="store_true")
     parser.add_argument("--dp-sweep", action="store_true", help="the DP recipe search on HMP's validation subjects")
+    parser.add_argument("--folds", type=int, help="cross-validate: every variant on each of K subject folds")
     args = parser.parse_args()
     if args.dp_sweep:
         dp_sweep()
+        return
+    if args.folds:
+        if not args.render:
+            run_cv([args.only] if args.only else list(PLAN), args.folds)
+        records = json.loads(CV_JSON.read_text()) if CV_JSON.exists() else {}
+        atomic_write_text(CV_MD, render_cv(records))
+        print(CV_MD.read_text())
         return
     records = json.loads(JSON.read_text()) if JSON.exists() else {}
     if not args.render:
