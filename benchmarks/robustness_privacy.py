@@ -131,8 +131,9 @@ def record(row: str, variant: str, fold=None) -> dict:
 def render(records: dict) -> str:
     lines = ["# Robustness and privacy of pruned wearable models", "",
              "Made by `benchmarks/robustness_privacy.py`. **Single split** (each data set's named subject-wise "
-             "split; not cross-validated yet): differences smaller than a few points are within what one split "
-             "moves. Corruptions: `wearprune robustness` (nine wearable corruptions x five severities on the test "
+             "split): differences smaller than a few points are within what one split moves; the cross-validated "
+             "rows, where they have been run, are in docs/robustness_privacy_cv.md (`--folds 4`). Corruptions: "
+             "`wearprune robustness` (nine wearable corruptions x five severities on the test "
              "subjects; mean corruption metric = mean over all of them). PGD: 10 steps, L-inf budget in channel "
              "standard deviations, fp32 models. MIA AUC: `wearprune audit` (members: training subjects' windows; "
              "non-members: test subjects'), loss threshold / class-calibrated. DP rows use GroupNorm (DP-SGD "
