@@ -421,7 +421,8 @@ def _finish(search: _Search, feasible, spec: FitSpec, limits: Budget, dev, out, 
     next one; a finalist whose contenders all fail, for the next finalist."""
     dense, key = search.dense, search.key
     rejected, uniform_cache = [], {}
-    for winner in feasible[:TRY_FINALISTS]:
+    # under DP the noise was planned for one round of trainings: another finalist's would spend more than ε
+    for winner in feasible[:1 if search.dp else TRY_FINALISTS]:
         log(f"fine-tuning the winner (trial {winner['number']}: {_summary(winner, key)})"
             + (f" in {spec.cycles} cuts" if spec.cycles > 1 and not winner.get("recipe") else ""))
         final, recovery = _recover(search, winner, spec, progress, log)
