@@ -169,11 +169,7 @@ def record(engine, delta: float, epsilon_target: float, max_grad_norm: float) ->
 
 def epsilon_of(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
     """ε of ``steps`` Poisson-sampled Gaussian steps, from the same accountant (for checks)."""
-    from opacus.accountants import create_accountant
-
-    acc = create_accountant(ACCOUNTANT)
-    acc.history = [(noise_multiplier, sample_rate, steps)]
-    return float(acc.get_epsilon(delta))
+    return compose([[noise_multiplier, sample_rate, steps]], delta)
 
 
 def valid_epsilon(epsilon) -> float:

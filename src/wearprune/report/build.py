@@ -48,16 +48,15 @@ AUDIT_FILE = Path("audit") / "audit.json"
 def _robustness_and_audit(runs: list[Run]) -> dict:
     """The robustness evaluations and membership audits found in the runs' folders, summarised per run
     (the curves' PNG beside a robustness.json goes into the HTML page)."""
-    robustness, audits, seen = [], [], set()
+    found, seen = {"robustness": [], "audit": []}, set()
     for run in runs:
-        for name, into in ((ROBUSTNESS_FILE, robustness), (AUDIT_FILE, audits)):
+        for key, name, summary in (("robustness", ROBUSTNESS_FILE, _robustness_summary),
+                                   ("audit", AUDIT_FILE, _audit_summary)):
             path = Path(run.path) / name
-            if not path.is_file() or path.resolve() in seen:
-                continue
-            seen.add(path.resolve())
-            doc = json.loads(path.read_text())
-            into.append(_robustness_summary(doc, path) if name == ROBUSTNESS_FILE else _audit_summary(doc, path))
-    return {**({"robustness": robustness} if robustness else {}), **({"audit": audits} if audits else {})}
+            if path.is_file() and path.resolve() not in seen:
+                seen.add(path.resolve())
+                found[key].append(summary(json.loads(path.read_text()), path))
+    return {key: docs for key, docs in found.items() if docs}
 
 
 def _robustness_summary(doc: dict, path: Path) -> dict:
