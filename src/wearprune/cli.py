@@ -209,11 +209,17 @@ def export(
     quantizer: str = typer.Option("auto", "--quantizer", help="auto | pt2e | ai-edge-quantizer"),
     int8_tolerance: float = typer.Option(0.05, "--int8-tolerance",
                                          help="refuse int8 more than this much worse than fp32 (relative)"),
+    measure_on: list[str] = typer.Option(None, "--measure", help="then run the exported models on this emulated "
+                                         "core (repeatable): cortex-m4, cortex-m33, cortex-m55 (`wearprune measure`)"),
     data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
 ):
     """Export for the device and check it: TFLite run in TensorFlow Lite Micro on the test set, ONNX in
     onnxruntime, the C array with the measured arena size. GRU/LSTM models export as a streaming step,
     causal TCNs also as one."""
+    from .firmware import check_target
+
+    for target in measure_on or []:  # a typo is refused before the export, not after
+        check_target(target)
     from .specs import ExportSpec
     from .verbs import export_run
 
@@ -240,6 +246,54 @@ def export(
             console.print(f"{dtype} streaming step: {step['step_arena_bytes'] / 1024:.1f} KiB arena, "
                           f"{step['step_ops']} ops per frame, state {step['state_bytes']} bytes kept between frames")
     console.print("wrote " + ", ".join(str(run / f) for f in result["files"]))
+    if measure_on:
+        _measure_and_print(run, tuple(measure_on), None, 8, data_root)
+
+
+@app.command()
+def measure(
+    run: Path = typer.Argument(..., help="exported run directory (`wearprune export` first)"),
+    target: list[str] = typer.Option(["cortex-m4"], "--target", help="emulated core, repeatable: cortex-m4 "
+                                     "(mps2-an386), cortex-m33 (mps2-an505), cortex-m55 with Helium (mps3-an547)"),
+    dtype: str = typer.Option("all", "--dtype", help="int8, fp32 or all (every exported one)"),
+    windows: int = typer.Option(8, "--windows", help="test windows run on the core and compared with the host"),
+    data_root: str = typer.Option(None, "--data-root", help=ROOT_HELP),
+):
+    """Run the exported model on an emulated Cortex-M: TensorFlow Lite Micro with CMSIS-NN kernels in QEMU.
+    Prints executed instructions per inference (per frame and per window for a streaming model) and per op,
+    checks the outputs against TensorFlow Lite Micro on the host, and stores both in the run's metrics.json.
+    Needs `apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm`; the first call per core
+    builds TensorFlow Lite Micro into ~/.cache/wearprune/firmware (several minutes)."""
+    dtypes = None if dtype == "all" else (dtype,)
+    _measure_and_print(run, tuple(target), dtypes, windows, data_root)
+
+
+def _measure_and_print(run: Path, targets: tuple[str, ...], dtypes, windows: int, data_root) -> None:
+    from .verbs.on_target import measure_on_target
+
+    results = measure_on_target(run, targets, dtypes=dtypes, windows=windows, data_root=data_root,
+                                announce=lambda line: err_console.print(line))
+    table = Table(title=f"{run} on emulated Cortex-M (TFLite Micro + CMSIS-NN in QEMU)",
+                  caption="measured: executed instructions (exact count, not cycles); MACs from the model")
+    for col in ("core", "dtype", "instructions", "per frame", "instr/MAC", "arena", "vs host"):
+        table.add_column(col, justify="left" if col in ("core", "dtype") else "right", no_wrap=col != "vs host")
+    for target, per_dtype in results.items():
+        for dt, m in per_dtype.items():
+            total = m.get("instructions_per_inference") or m["instructions_per_window"]
+            frame = f"{m['instructions_per_frame']:,} x {m['frames_per_window']}" if m["form"] == "streaming" else "-"
+            same = "bit-exact" if m["outputs_equal_host"] else f"max diff {m.get('max_abs_diff_host'):.2g}"
+            table.add_row(target, dt, f"{total:,}", frame, f"{m['instructions_per_mac']:.2f}",
+                          f"{m['arena_used_bytes'] / 1024:.1f} KiB", same)
+    console.print(table)
+    for target, per_dtype in results.items():
+        for dt, m in per_dtype.items():
+            parts = [("step", m["step"]), ("front end", m.get("frontend"))] if m["form"] == "streaming" else \
+                [("", m)]
+            for name, part in parts:
+                if part:
+                    top = ", ".join(f"{op} {n:,}" for op, n in list(part["per_op_type"].items())[:5])
+                    console.print(f"{target} {dt}{' ' + name if name else ''}: {top}")
+    console.print(f"stored in {run / 'metrics.json'} under on_target")
 
 
 @app.command("fit")

@@ -105,13 +105,14 @@ def run_tflm(tflite: bytes, x: np.ndarray) -> np.ndarray:
     inp, out = interp.get_input_details(0), interp.get_output_details(0)
     outs = []
     for window in np.asarray(x, dtype=np.float32):
-        interp.set_input(_quantize(window[None], inp), 0)
+        interp.set_input(quantize(window[None], inp), 0)
         interp.invoke()
-        outs.append(_dequantize(interp.get_output(0), out)[0])
+        outs.append(dequantize(interp.get_output(0), out)[0])
     return np.stack(outs)
 
 
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float values as the tensor ``detail`` (an interpreter's input/output details) holds them."""
     if detail["dtype"] == np.float32:
         return x.astype(np.float32)
     q = detail["quantization_parameters"]
@@ -120,11 +121,34 @@ def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
     return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(detail["dtype"])
 
 
-def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+def dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    """A tensor's values as floats (its own scale and zero point for int8)."""
     if detail["dtype"] == np.float32:
         return y.astype(np.float32)
     q = detail["quantization_parameters"]
     return (y.astype(np.float32) - int(q["zero_points"][0])) * float(q["scales"][0])
+
+
+def io_tensors(tflite: bytes) -> tuple[list[dict], list[dict]]:
+    """The interpreter's details of every input and every output tensor (shape, dtype, quantisation)."""
+    interp, _ = load_interpreter(tflite)
+    summary = tflite_summary(tflite)
+    return ([interp.get_input_details(i) for i in range(len(summary["inputs"]))],
+            [interp.get_output_details(i) for i in range(len(summary["outputs"]))])
+
+
+def run_tflm_raw(tflite: bytes, calls: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """Tensors in, tensors out, no (de)quantisation: each call's input tensors (already in the model's
+    types and shapes) through one invoke; every output tensor of each call."""
+    interp, _ = load_interpreter(tflite)
+    n_out = len(tflite_summary(tflite)["outputs"])
+    results = []
+    for tensors in calls:
+        for i, tensor in enumerate(tensors):
+            interp.set_input(tensor, i)
+        interp.invoke()
+        results.append([interp.get_output(i).copy() for i in range(n_out)])
+    return results
 
 
 def tflite_summary(tflite: bytes) -> dict:
@@ -160,16 +184,17 @@ def run_tflm_streaming(frontend: bytes | None, step: bytes, n_states: int, x: np
     fin, fout = front.get_input_details(0), front.get_output_details(0)
     frames = []
     for window in x:
-        front.set_input(_quantize(window[None], fin), 0)
+        front.set_input(quantize(window[None], fin), 0)
         front.invoke()
-        frames.append(_dequantize(front.get_output(0), fout)[0])
+        frames.append(dequantize(front.get_output(0), fout)[0])
     return run_tflm_steps(step, n_states, np.stack(frames))
 
 
-def run_tflm_steps(step: bytes, n_states: int, frames: np.ndarray) -> np.ndarray:
+def run_tflm_steps(step: bytes, n_states: int, frames: np.ndarray, record: list | None = None) -> np.ndarray:
     """Run a step graph ``(frame, *states) -> (output, *states)`` over ``frames`` [N, T, F]; the output
     after each sequence's last frame. int8 states are dequantised and requantised between calls, as
-    firmware does when a state's output scale differs from its input scale."""
+    firmware does when a state's output scale differs from its input scale. ``record``: a list that
+    receives every call's input tensors as the step saw them (what ``wearprune measure`` replays)."""
     cell, _ = load_interpreter(step)
     ins = [cell.get_input_details(i) for i in range(1 + n_states)]
     outs_d = [cell.get_output_details(i) for i in range(1 + n_states)]
@@ -177,12 +202,14 @@ def run_tflm_steps(step: bytes, n_states: int, frames: np.ndarray) -> np.ndarray
     for seq in np.asarray(frames, dtype=np.float32):
         states = [np.zeros(tuple(d["shape"]), np.float32) for d in ins[1:]]
         for frame in seq:
-            cell.set_input(_quantize(frame[None], ins[0]), 0)
-            for i, st in enumerate(states, start=1):
-                cell.set_input(_quantize(st, ins[i]), i)
+            tensors = [quantize(frame[None], ins[0])] + [quantize(st, ins[i]) for i, st in enumerate(states, 1)]
+            for i, tensor in enumerate(tensors):
+                cell.set_input(tensor, i)
+            if record is not None:
+                record.append(tensors)
             cell.invoke()
-            states = [_dequantize(cell.get_output(i), outs_d[i]) for i in range(1, 1 + n_states)]
-        results.append(_dequantize(cell.get_output(0), outs_d[0])[0].copy())
+            states = [dequantize(cell.get_output(i), outs_d[i]) for i in range(1, 1 + n_states)]
+        results.append(dequantize(cell.get_output(0), outs_d[0])[0].copy())
     return np.stack(results)
 
 

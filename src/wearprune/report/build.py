@@ -97,6 +97,7 @@ def _entry(run: Run, device: DeviceProfile, int8: bool, per_min: float) -> dict:
         "kernels": [k.__dict__ for k in cost.kernels],
         "widths": layer_widths(run.model),
         "measured_on_device": measured,
+        "on_target": run.metrics.get("on_target") or {},
         **({"privacy": _privacy(run.metrics["dp"])} if (run.metrics or {}).get("dp") else {}),
     }
 

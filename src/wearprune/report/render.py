@@ -66,6 +66,7 @@ def table_rows(report: dict) -> list[list[str]]:
                         + [_fmt(m and m["arena_bytes"], "kib") for m in measured])
             rows.append([f"{key} in TFLite Micro, {dtype} (measured)"]
                         + [_fmt(m and m.get(key), "{:.3f}") for m in measured])
+    rows += _on_target_rows(report["runs"])
     if any(r.get("privacy") for r in report["runs"]):
         dp = [r.get("privacy") or {} for r in report["runs"]]
         rows.append(["DP ε, this run's trainings (accountant)"]
@@ -77,6 +78,24 @@ def table_rows(report: dict) -> list[list[str]]:
                                                    if d.get("noise_multiplier") else "-" for d in dp])
     rows.append(["compression (params, x)"] + [f"{r['vs_baseline']['compression']:.2f}x" for r in report["runs"]])
     rows.append(["verdict on " + report["device"]["name"]] + [_verdict(r) for r in report["runs"]])
+    return rows
+
+
+def _on_target_rows(runs: list[dict]) -> list[list[str]]:
+    """What `wearprune measure` counted on an emulated core, one row per core and dtype any run has."""
+    keys = list(dict.fromkeys((t, d) for r in runs for t, per in (r.get("on_target") or {}).items() for d in per))
+    rows = []
+    for target, dtype in keys:
+        cells = []
+        for r in runs:
+            m = ((r.get("on_target") or {}).get(target) or {}).get(dtype)
+            if not m:
+                cells.append("-")
+            elif m.get("form") == "streaming":
+                cells.append(f"{m['instructions_per_window']:,} ({m['instructions_per_frame']:,} per frame)")
+            else:
+                cells.append(f"{m['instructions_per_inference']:,}")
+        rows.append([f"instructions per inference on {target}, {dtype} (measured: instruction count, QEMU)"] + cells)
     return rows
 
 

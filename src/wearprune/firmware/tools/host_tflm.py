@@ -48,7 +48,7 @@ def _nbytes(d) -> int:
 
 def cmd_inputs(a) -> int:
     from wearprune.data.prepare import prepare_from_config
-    from wearprune.export.tflm import _quantize
+    from wearprune.export.tflm import quantize
     from wearprune.runs import load_run
 
     model = open(a.model, "rb").read()
@@ -62,7 +62,7 @@ def cmd_inputs(a) -> int:
     x = np.asarray(test.X[: a.windows], dtype=np.float32)
     with open(a.out, "wb") as f:
         for window in x:
-            q = _quantize(window[None], ins[0])
+            q = quantize(window[None], ins[0])
             f.write(np.ascontiguousarray(q.reshape(ins[0]["shape"])).tobytes())
     labels = getattr(test, "y", None)
     print(json.dumps({"windows": len(x), "bytes_per_window": _nbytes(ins[0]), "out": a.out,

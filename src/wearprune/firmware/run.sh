@@ -2,8 +2,8 @@
 # Run a .tflite model on an emulated Cortex-M (qemu-system-arm) with the runner
 # firmware built by build.sh; print the runner's report as JSON lines.
 #
-#   firmware/run.sh CACHE_DIR TARGET --model M.tflite [runner options] [run.sh options]
-#   firmware/run.sh CACHE_DIR TARGET --calibrate 0,1000,100000
+#   run.sh CACHE_DIR TARGET --model M.tflite [runner options] [run.sh options]
+#   run.sh CACHE_DIR TARGET --calibrate 0,1000,100000
 #
 # TARGET: cortex-m4 (mps2-an386) | cortex-m33 (mps2-an505) | cortex-m55 (mps3-an547)
 #

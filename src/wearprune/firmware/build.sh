@@ -2,7 +2,7 @@
 # Build TensorFlow Lite Micro (CMSIS-NN kernels) for a Cortex-M core and the
 # wearprune runner firmware that runs .tflite models under qemu-system-arm.
 #
-#   firmware/build.sh CACHE_DIR TARGET        TARGET: cortex-m4 | cortex-m33 | cortex-m55
+#   build.sh CACHE_DIR TARGET        TARGET: cortex-m4 | cortex-m33 | cortex-m55
 #
 # CACHE_DIR receives everything (nothing is written into the repository):
 #   CACHE_DIR/tflm-<commit>/tflite-micro/     TFLM tree + downloads/ (extracted once per TFLM commit)
@@ -12,7 +12,7 @@
 #   CACHE_DIR/logs/                           build logs
 #
 # Third-party archives are read from $WEARPRUNE_THIRD_PARTY (default
-# /work/shared/third_party); nothing is downloaded.  Idempotent: a second call
+# ../shared/third_party beside the repository); nothing is downloaded.  Idempotent: a second call
 # reuses the extracted tree and the built library (FORCE_TFLM=1 re-runs TFLM's
 # make).  Compiles run under `nice -n ${NICE:-10}` with `make -j${JOBS:-2}`.
 set -euo pipefail
@@ -26,7 +26,7 @@ fi
 CACHE_DIR=$1
 TARGET=$2
 FW_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-THIRD_PARTY=${WEARPRUNE_THIRD_PARTY:-/work/shared/third_party}
+THIRD_PARTY=${WEARPRUNE_THIRD_PARTY:-$(cd "$FW_DIR/../../../.." && pwd)/shared/third_party}
 JOBS=${JOBS:-2}
 NICE=(nice -n "${NICE:-10}")
 
@@ -65,7 +65,7 @@ archive() {  # archive NAME-PREFIX -> path of the single matching archive
 TFLM_TGZ=$(archive tflite-micro)
 KEY=$(basename "$TFLM_TGZ" .tar.gz); KEY=${KEY#tflite-micro-}
 mkdir -p "$CACHE_DIR"
-CACHE_DIR=$(cd "$CACHE_DIR" && pwd)
+CACHE_DIR=$(cd "$CACHE_DIR" && pwd -P)  # physical: the build records absolute paths
 SRC=$CACHE_DIR/tflm-$KEY
 TFLM=$SRC/tflite-micro
 LOGS=$CACHE_DIR/logs
@@ -109,11 +109,14 @@ fi
 # microlite_test= and the *_TESTS/BENCHMARKS overrides keep TFLM's Makefile from
 # generating test/example sources at parse time (that needs numpy + Pillow).
 # CORTEX_DFP_PATH: the ARM Cortex_DFP pack is not among the archives; the few
-# device headers cortex_m_generic needs are in firmware/cmsis_device.
+# device headers cortex_m_generic needs are in cmsis_device/, copied into the cache so that the
+# library's recorded flags do not depend on where this package is installed.
+mkdir -p "$CACHE_DIR/cmsis_device"
+cp -ru "$FW_DIR/cmsis_device/." "$CACHE_DIR/cmsis_device/"
 TFLM_MAKE=(make -C "$TFLM" -f tensorflow/lite/micro/tools/make/Makefile
   TARGET=cortex_m_generic TARGET_ARCH="$TFLM_ARCH" OPTIMIZED_KERNEL_DIR=cmsis_nn
   TOOLCHAIN=gcc TARGET_TOOLCHAIN_ROOT="$(dirname "$(command -v arm-none-eabi-gcc)")/"
-  CORTEX_DFP_PATH="$FW_DIR/cmsis_device" BUILD_TYPE=release_with_logs
+  CORTEX_DFP_PATH="$CACHE_DIR/cmsis_device" BUILD_TYPE=release_with_logs
   microlite_test= MICRO_LITE_EXAMPLE_TESTS= MICRO_LITE_INTEGRATION_TESTS=
   MICRO_LITE_GEN_MUTABLE_OP_RESOLVER_TEST= MICRO_LITE_LAYER_BY_LAYER_OUTPUT=
   OLD_MICRO_LITE_BENCHMARKS= MICRO_LITE_BENCHMARKS= "${EXTRA_MAKE_ARGS[@]}")
