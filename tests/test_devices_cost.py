@@ -1,5 +1,7 @@
 """The cost model on models small enough to compute by hand: MACs, params, bytes, peak RAM, latency."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -73,7 +75,8 @@ def test_residual_block_peak_ram_counts_the_skip():
 
 
 def test_latency_energy_and_battery_follow_the_profile():
-    dev = load_device("nrf52840")
+    # the assumption-based costing (profiles without an instruction model; tests/test_instructions.py has the other)
+    dev = replace(load_device("nrf52840"), instruction_model="", cycles_per_instruction=0.0)
     c = estimate_cost(mlp(), torch.zeros(1, 10), dev, int8=True, inferences_per_min=60)
     cycles = 300 * dev.cycles_per_mac["int8"] + 2 * dev.op_overhead_cycles + dev.inference_overhead_cycles
     assert c.latency_ms == pytest.approx(cycles / (dev.clock_mhz * 1e3))
@@ -162,7 +165,7 @@ def test_recurrent_latency_charges_every_step_op_each_frame():
 
     spec = {"layout": "window", "task": "classification", "input_shape": [3, 48], "n_outputs": 4}
     model, x = wp.build_model("cnn_gru", spec).eval(), torch.zeros(1, 3, 48)
-    dev = replace(load_device("nrf52840"), cycles_per_mac={"int8": 0.0, "fp32": 0.0},
+    dev = replace(load_device("nrf52840"), instruction_model="", cycles_per_mac={"int8": 0.0, "fp32": 0.0},
                   cycles_per_element={"int8": 0.0, "fp32": 0.0}, op_overhead_cycles=100, inference_overhead_cycles=1000)
     low = lower(model, x, int8=True)
     front, step = streaming_graphs(low, int8=True)

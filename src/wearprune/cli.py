@@ -410,11 +410,13 @@ def devices():
     from .devices import list_devices
 
     table = Table(title="device profiles (every number's source is in the profile file)")
-    for col in ("name", "device", "clock", "SRAM", "flash", "int8 cycles/MAC", "kernels"):
+    for col in ("name", "device", "clock", "SRAM", "flash", "latency from", "kernels"):
         table.add_column(col, overflow="fold")
     for d in list_devices():
-        table.add_row(d.name, d.title, f"{d.clock_mhz:g} MHz", f"{d.sram_kb:g} KB", f"{d.flash_kb:g} KB",
-                      f"{d.cycles_per_mac['int8']:g}", d.kernel_library)
+        latency = (f"{d.instruction_model} instructions x {d.cycles_per_instruction:g} cycles" if d.instruction_model
+                   else f"{d.cycles_per_mac['int8']:g} int8 cycles/MAC (assumed per-op costs)")
+        table.add_row(d.name, d.title, f"{d.clock_mhz:g} MHz", f"{d.sram_kb:g} KB", f"{d.flash_kb:g} KB", latency,
+                      d.kernel_library)
     console.print(table)
 
 

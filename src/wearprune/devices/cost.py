@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import nn
 
+from wearprune.devices.instructions import kernel_instructions, load_core
 from wearprune.devices.lower import (
     CONV,
     DENSE,
@@ -163,16 +164,20 @@ def flash_estimate(low: Lowered, int8: bool, sparse_zeros: int = 0) -> tuple[int
 
 
 def kernel_cycles(low: Lowered, device: DeviceProfile, dtype: str) -> list[KernelCost]:
+    """Cycles of each kernel: the core's measured instruction model x the board's cycles per instruction where
+    the profile has them (docs/target_cost.md), else MACs x cycles/MAC + work x cycles/element + per-op cost."""
     nbytes = 1 if dtype == "int8" else 4
+    table = load_core(device.instruction_model)["ops"] if device.instruction_model else None
     out = []
     for k in low.kernels:
         size = low.tensors[k.output].nbytes or nbytes
         kind = "fp32" if size == 4 else dtype  # the float gate math of an int8 step runs at float speed
-        if k.kind in MAC_KINDS:
-            cycles = k.macs * device.cycles_per_mac[kind]
+        if table is not None:
+            cycles = kernel_instructions(table, low, k, dtype) * device.cycles_per_instruction
+        elif k.kind in MAC_KINDS:
+            cycles = k.macs * device.cycles_per_mac[kind] + device.op_overhead_cycles
         else:
-            cycles = k.work * device.cycles_per_element[kind]
-        cycles += device.op_overhead_cycles
+            cycles = k.work * device.cycles_per_element[kind] + device.op_overhead_cycles
         out.append(KernelCost(k.node, k.runtime_op, k.kind, k.macs, low.tensors[k.output].elems * size, cycles))
     return out
 
@@ -191,6 +196,13 @@ def device_kernels(low: Lowered, device: DeviceProfile, dtype: str) -> tuple[lis
     return kernel_cycles(front, device, dtype) + per_frame, 1 + frames
 
 
+def invoke_cycles(device: DeviceProfile) -> float:
+    """Cycles of one interpreter invoke beyond its kernels."""
+    if device.instruction_model:
+        return load_core(device.instruction_model)["per_invoke"] * device.cycles_per_instruction
+    return device.inference_overhead_cycles
+
+
 def estimate_cost(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], device: str | DeviceProfile,
                   *, int8: bool = True, inferences_per_min: float = 60.0, sparse: bool = False,
                   reserved_ram_kb: float = 0.0, lowered: Lowered | None = None) -> Cost:
@@ -205,7 +217,7 @@ def estimate_cost(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, 
     head, tail = arena_estimate(low, int8)
     arena = head + tail
     kernels, invokes = device_kernels(low, dev, dtype)
-    cycles = sum(k.cycles for k in kernels) + dev.inference_overhead_cycles * invokes
+    cycles = sum(k.cycles for k in kernels) + invoke_cycles(dev) * invokes
     latency_ms = cycles / (dev.clock_mhz * 1e3)
     energy_uj = latency_ms * dev.active_mw  # mW x ms = uJ
     battery = _battery_hours(dev, latency_ms, energy_uj, inferences_per_min)

@@ -42,6 +42,10 @@ class DeviceProfile:
     battery_v: float
     sources: dict[str, str] = field(default_factory=dict)
     path: str = ""
+    # Measured per-op instruction costs of the board's core (devices/cores/<name>.json) and the board's cycles per
+    # instruction: where given, latency comes from them instead of cycles_per_mac and the per-op assumptions.
+    instruction_model: str = ""
+    cycles_per_instruction: float = 0.0
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "path"}
@@ -112,7 +116,7 @@ def load_profile_file(path: Path) -> DeviceProfile:
         line = f" line {node.start_mark.line + 1}" if node is not None else ""
         raise ConfigError(f"device profile {path}{line}: field {field_name!r} {why}")
 
-    known = set(_NUMBERS) | set(_PER_DTYPE) | set(_TEXT) | {"sources"}
+    known = set(_NUMBERS) | set(_PER_DTYPE) | set(_TEXT) | {"sources", "instruction_model", "cycles_per_instruction"}
     for k in data:
         if k not in known:
             bad(str(k), f"is not a profile field (fields: {', '.join(sorted(known))})")
@@ -137,6 +141,24 @@ def load_profile_file(path: Path) -> DeviceProfile:
     for k in (*_NUMBERS, *_PER_DTYPE):
         if k not in ("battery_v",) and not str(sources.get(k, "")).strip():
             bad("sources", f"has no source for {k!r}")
+    if "instruction_model" in data or "cycles_per_instruction" in data:
+        values.update(_instruction_fields(data, sources, bad))
     return DeviceProfile(name=data["name"].strip().lower(), title=data["title"], core=data["core"],
                          kernel_library=data["kernel_library"], sources={k: str(v) for k, v in sources.items()},
                          path=str(path), **values)
+
+
+def _instruction_fields(data: dict, sources: dict, bad) -> dict:
+    """instruction_model (a core with a fitted table) and cycles_per_instruction go together, each with a source."""
+    from wearprune.devices.instructions import CORES
+
+    core, cpi = data.get("instruction_model"), data.get("cycles_per_instruction")
+    known = sorted(p.stem for p in CORES.glob("*.json"))
+    if not isinstance(core, str) or core not in known:
+        bad("instruction_model", f"must name a measured core ({', '.join(known)}), got {core!r}")
+    if isinstance(cpi, bool) or not isinstance(cpi, (int, float)) or cpi <= 0:
+        bad("cycles_per_instruction", f"must be a positive number, got {cpi!r}")
+    for k in ("instruction_model", "cycles_per_instruction"):
+        if not str(sources.get(k, "")).strip():
+            bad("sources", f"has no source for {k!r}")
+    return {"instruction_model": core, "cycles_per_instruction": float(cpi)}

@@ -170,6 +170,39 @@ def tflite_summary(tflite: bytes) -> dict:
             "inputs": list(graph.inputs), "outputs": list(graph.outputs)}
 
 
+def tflite_ops(tflite: bytes) -> list[dict]:
+    """Every operator of the flatbuffer in execution order with what its cost depends on: ``op``, the output's
+    type, ``out_elems`` and ``in_elems`` (output and first input elements), ``macs`` (conv, depthwise and
+    fully-connected: output elements x the weight elements each one reads) and their ``out_channels``."""
+    from tflite_micro.python.tflite_micro import runtime
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    model = runtime.convert_bytearray_to_object(bytearray(tflite))
+    graph = model.subgraphs[0]
+
+    def elems(i: int) -> int:
+        return int(np.prod(graph.tensors[i].shape)) if i >= 0 and graph.tensors[i].shape is not None else 0
+
+    out = []
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+        o = op.outputs[0] if len(op.outputs) else -1
+        n_out = elems(o)
+        macs, channels = 0, 0
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and len(op.inputs) > 1:
+            w = [int(d) for d in graph.tensors[op.inputs[1]].shape]  # conv [O,kh,kw,I], dw [1,kh,kw,O], fc [O,I]
+            per_output = {"CONV_2D": int(np.prod(w[1:])), "DEPTHWISE_CONV_2D": int(np.prod(w[1:3])),
+                          "FULLY_CONNECTED": w[-1]}[name]
+            macs, channels = n_out * per_output, int(graph.tensors[o].shape[-1])
+        out.append({"op": name, "type": types.get(graph.tensors[o].type, "?") if o >= 0 else "?",
+                    "in_elems": elems(op.inputs[0]) if len(op.inputs) else 0, "out_elems": n_out, "macs": macs,
+                    "out_channels": channels})
+    return out
+
+
 _TYPE_BYTES = {"FLOAT32": 4, "INT32": 4, "INT16": 2, "INT8": 1, "UINT8": 1}
 
 

@@ -17,7 +17,7 @@ import torch
 
 from ..data.prepare import PreparedData, prepare_from_config
 from ..errors import ConfigError
-from ..export.tflm import io_tensors, quantize, run_tflm, run_tflm_raw, run_tflm_steps
+from ..export.tflm import io_tensors, quantize, run_tflm, run_tflm_raw, run_tflm_steps, tflite_ops
 from ..firmware import COUNTER, TARGETS, TargetRun, build, check_target, require_tools, run_on_target
 from ..io import atomic_write_json
 from ..profile import count_macs
@@ -132,7 +132,8 @@ def measure_graph(firmware, tflite: bytes, calls: list[list[np.ndarray]]) -> dic
     measured = run_on_target(firmware, tflite, raw)
     host = run_tflm_raw(tflite, calls)
     per_invoke = measured.per_invoke()
-    ops = measured.per_op()
+    shapes = tflite_ops(tflite)
+    ops = [{**op, **shapes[op["index"]]} for op in measured.per_op()]  # what each op's count depends on
     by_type = Counter()
     for op in ops:
         by_type[op["op"]] += op["instructions"]
