@@ -325,6 +325,10 @@ def write_markdown(path: Path, data: dict) -> None:
     k = meta["kernels"]
     lines = [
         "# TFLite Micro cost per inference: dense vs channel-pruned vs int8", "",
+        "**On the target:** these are x86 counts of TFLite Micro's reference kernels. The same shapes on an emulated "
+        "Cortex-M4/M33 with the CMSIS-NN kernels a wearable runs (and a cost model fitted on them) are in "
+        "[target_cost.md](target_cost.md): int8 there executes 3-4x fewer instructions, and pruning speeds up "
+        "less than here.", "",
         f"Measured by `benchmarks/tflm_invoke_cost.py` on {meta['machine']} ({meta['cpu']}), "
         f"tflite-micro {meta['tflite_micro']}, {meta['valgrind']}, torch {meta['torch']}; whole run "
         f"{meta['runtime_s'] / 60:.1f} min on 2 cores.", "",

@@ -103,6 +103,10 @@ def write_markdown(path: Path, data: dict) -> None:
     rows = data["rows"]
     dense = {(r["model"], r["dtype"]): r for r in rows if r["shape"] == "dense"}
     lines = ["# TFLite Micro cost of a streaming recurrent model: dense vs channel-pruned", "",
+        "**On the target:** these are x86 counts of TFLite Micro's reference kernels. The same shapes on an emulated "
+        "Cortex-M4/M33 with the CMSIS-NN kernels a wearable runs (and a cost model fitted on them) are in "
+        "[target_cost.md](target_cost.md): int8 there executes 3-4x fewer instructions, and pruning speeds up "
+        "less than here.", "",
              f"Measured by `benchmarks/tflm_streaming_cost.py` on {data['machine']}, tflite-micro "
              f"{data['tflite_micro']}; whole run {data['minutes']:.1f} min.", "",
              "CNN-GRU and CNN-LSTM for HMP's window (3 x 96, 14 classes; random weights), channel-pruned (l2), "

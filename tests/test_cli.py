@@ -119,9 +119,9 @@ def test_demo_fits_hmp_when_the_data_root_has_it(tmp_path):
     res = wearprune("demo", "--out", str(tmp_path / "demo"), "--epochs", "4", "--trials", "4")
     assert res.returncode == 0, res.stderr[-3000:]
     out = " ".join(res.stdout.split())
-    assert "HMP" in out and "within the 5 ms limit" in out  # the latency budget was met
+    assert "HMP" in out and "within the 8 ms limit" in out  # the latency budget was met
     fit = json.loads((tmp_path / "demo" / "fitted" / "fit.json").read_text())
-    assert fit["winner"]["est_latency_ms"] <= 5 and fit["measured"]["int8"]["test_windows"] > 1000
+    assert fit["winner"]["est_latency_ms"] <= 8 and fit["measured"]["int8"]["test_windows"] > 1000
     # HMP's validation split has 2 subjects: the finalists are ranked on inner folds over the training subjects
     assert len(fit["validation_subjects"]) == 2 and fit["winner"]["selected_by"] == "search"
     test = set(fit["measured"]["int8"].get("test_subjects") or json.loads(

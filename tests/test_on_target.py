@@ -75,6 +75,22 @@ def test_int8_on_the_m4_equals_host_tflm_and_is_stored(m4, dense, tmp_path):
 
 
 @needs_toolchain
+def test_the_instruction_model_predicts_a_model_it_was_not_fitted_on(m4, dense):
+    """The shipped cortex-m4 table was fitted on HMP-shaped zoo models and MLPerf Tiny; BasicMotions' cnn1d
+    (6 channels x 100 samples, 4 classes) is new to it."""
+    from dataclasses import replace
+
+    import torch
+
+    run = wp.load_run(dense)
+    measured = measure_on_target(dense, "cortex-m4", dtypes=("int8",), windows=1)["cortex-m4"]["int8"]
+    dev = replace(wp.load_device("nrf52840"), cycles_per_instruction=1.0)  # latency x clock = instructions
+    x = torch.zeros(1, *run.architecture["spec"]["input_shape"])
+    predicted = wp.estimate_cost(run.model.eval(), x, dev).latency_ms * dev.clock_mhz * 1e3
+    assert abs(predicted / measured["instructions_per_inference"] - 1) < 0.25
+
+
+@needs_toolchain
 def test_instruction_counts_grow_with_macs_on_a_pruned_dense_pair(m4, dense, tmp_path):
     pruned = tmp_path / "pruned"
     wp.prune_run(dense, pruned, method="channel", ratio=0.5, finetune_epochs=1)

@@ -474,7 +474,8 @@ def prune(
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="folder for the demo's run directories"),
     device: str = typer.Option("nrf52840", help="device to fit (see `wearprune devices`)"),
-    max_latency_ms: float = typer.Option(5.0, "--max-latency-ms", help="latency budget per inference on the device"),
+    # 8 ms on the nRF52840 is about 2.4x below the dense cnn1d's estimate on HMP (half its channels or so)
+    max_latency_ms: float = typer.Option(8.0, "--max-latency-ms", help="latency budget per inference on the device"),
     epochs: int = typer.Option(None, help="training epochs of the dense model (default: the training recipe's "
                                "60 with patience 15 on HMP, 40 otherwise)"),
     trials: int = typer.Option(12, help="search trials"),
