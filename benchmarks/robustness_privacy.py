@@ -274,7 +274,45 @@ def render_cv(records: dict) -> str:
                          f"{_est([mine[f]['mia_auc'] for f in folds], 1)} / "
                          f"{_est([mine[f]['mia_auc_calibrated'] for f in folds], 1)} | {eps_text} |")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + _cv_targets(records))
+
+
+def _cv_targets(records: dict) -> list[str]:
+    """The issue's two targets on the cross-validated records: the mean paired difference decides met or missed,
+    the interval says whether the folds resolve it."""
+    from wearprune.stats import paired_difference
+
+    lines = ["## Targets, cross-validated (measured, stated either way)", ""]
+    for row in PLAN:
+        by = {v: {r["fold"]: r for r in records.values() if r["row"] == row and r["variant"] == v} for v in VARIANTS}
+        if not by["dense"]:
+            continue
+        metric = next(iter(by["dense"].values()))["metric"]
+        sign, scale = (-1, 1.0) if metric == "mae" else (1, 100.0)
+        unit = "BPM" if metric == "mae" else "points"
+        for variant in ("pruned4x_hardened", "hardened_pruned4x"):
+            folds = [f for f in by[variant] if f in by["dense"]]
+            if len(folds) < 2:
+                continue
+            _, e = paired_difference([by[variant][f]["mean_corruption"] * scale for f in folds],
+                                     [by["dense"][f]["mean_corruption"] * scale for f in folds])
+            verdict = "met" if sign * e.mean >= 0 else "missed"
+            resolved = "the interval includes 0" if e.low <= 0 <= e.high else "the interval excludes 0"
+            lines.append(f"- {row}, `{variant}`: mean corruption {metric} vs dense {e.mean:+.2f} {unit} "
+                         f"[{e.low:+.2f}, {e.high:+.2f}] over {len(folds)} folds: target (no robustness lost to "
+                         f"pruning) {verdict}; {resolved}.")
+        for variant in ("dp8", "dp8_large_batch"):
+            folds = [f for f in by[variant] if f in by["dense_gn"]]
+            if len(folds) < 2:
+                continue
+            _, e = paired_difference([by[variant][f]["clean"] * scale for f in folds],
+                                     [by["dense_gn"][f]["clean"] * scale for f in folds])
+            auc = max(sum(by[variant][f][k] for f in folds) / len(folds) for k in ("mia_auc", "mia_auc_calibrated"))
+            gap = (f"clean {metric} vs the same model without DP {e.mean:+.2f} {unit} [{e.low:+.2f}, {e.high:+.2f}]"
+                   + (f" (target >= -5: {'met' if e.mean >= -5 else 'missed'})" if row.startswith("hmp") else ""))
+            lines.append(f"- {row}, `{variant}` (eps 8): {gap}; membership AUC, the stronger attack's mean "
+                         f"{auc:.4f} (target <= 0.55: {'met' if auc <= 0.55 else 'missed'}).")
+    return lines + [""]
 
 
 def run_cv(rows, k: int) -> None:

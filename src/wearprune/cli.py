@@ -280,8 +280,12 @@ def _measure_and_print(run: Path, targets: tuple[str, ...], dtypes, windows: int
     for target, per_dtype in results.items():
         for dt, m in per_dtype.items():
             total = m.get("instructions_per_inference") or m["instructions_per_window"]
-            frame = f"{m['instructions_per_frame']:,} x {m['frames_per_window']}" if m["form"] == "streaming" else "-"
-            same = "bit-exact" if m["outputs_equal_host"] else f"max diff {m.get('max_abs_diff_host'):.2g}"
+            step = m if m["form"] == "streaming" else m.get("streaming")  # a TCN has both forms
+            frame = f"{step['instructions_per_frame']:,} x {step['frames_per_window']}" if step else "-"
+            parts = [m] + ([step] if step and step is not m else [])
+            diffs = [p.get("max_abs_diff_host") for p in parts]
+            same = "bit-exact" if all(p["outputs_equal_host"] for p in parts) else \
+                ("differs" if None in diffs else f"max diff {max(diffs):.2g}")
             table.add_row(target, dt, f"{total:,}", frame, f"{m['instructions_per_mac']:.2f}",
                           f"{m['arena_used_bytes'] / 1024:.1f} KiB", same)
     console.print(table)

@@ -82,12 +82,14 @@ def _exported(path: Path, dtype: str) -> bool:
 
 
 def _measure_exported(firmware, path: Path, dtype: str, X: np.ndarray) -> dict:
-    window = path / f"model_{dtype}.tflite"
-    if window.is_file():
-        return measure_window(firmware, window.read_bytes(), X)
+    window, step = path / f"model_{dtype}.tflite", path / f"model_step_{dtype}.tflite"
     front = path / f"model_frontend_{dtype}.tflite"
-    return measure_streaming(firmware, front.read_bytes() if front.is_file() else None,
-                             (path / f"model_step_{dtype}.tflite").read_bytes(), X)
+    streaming = measure_streaming(firmware, front.read_bytes() if front.is_file() else None, step.read_bytes(),
+                                  X) if step.is_file() else None
+    if not window.is_file():
+        return streaming
+    # a causal TCN ships both: the window graph, and a step that takes one sample per call
+    return {**measure_window(firmware, window.read_bytes(), X), **({"streaming": streaming} if streaming else {})}
 
 
 def measure_window(firmware, tflite: bytes, X: np.ndarray) -> dict:
