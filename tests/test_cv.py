@@ -235,7 +235,7 @@ def test_cli_more_folds_than_subjects(tmp_path):
 
 @pytest.mark.slow
 def test_fit_inside_every_fold(tmp_path):
-    fit = wp.FitSpec(device="nrf52840", max_latency_ms=2, trials=1, trial_epochs=0, final_epochs=0, workers=1)
+    fit = wp.FitSpec(device="nrf52840", max_latency_ms=6, trials=1, trial_epochs=0, final_epochs=0, workers=1)
     doc = wp.crossval("basicmotions", "cnn1d", tmp_path / "cv", folds=2, seeds=1, config=FAST, fit=fit,
                       log=lambda m: 0)
     r = doc["runs"][0]
