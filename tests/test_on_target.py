@@ -99,6 +99,8 @@ def test_instruction_counts_grow_with_macs_on_a_pruned_dense_pair(m4, dense, tmp
     b = measure_on_target(pruned, "cortex-m4", dtypes=("int8",), windows=2)["cortex-m4"]["int8"]
     assert b["macs"] < a["macs"] and b["instructions_per_inference"] < a["instructions_per_inference"]
     assert b["outputs_equal_host"]
+    export_run(pruned, ("tflite",))  # new files: the counts of the old ones are dropped, not kept stale
+    assert "on_target" not in json.loads((pruned / "metrics.json").read_text())
 
 
 @needs_toolchain

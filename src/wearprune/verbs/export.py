@@ -110,7 +110,9 @@ def export_run(run: str | Path | Run, spec: ExportSpec | tuple[str, ...] | None 
         shutil.copytree(run.path, stage, symlinks=True, dirs_exist_ok=True)
         for name, blob in files.items():
             atomic_write_bytes(stage / name, blob)
-        metrics = {**run.metrics, "tflm": {**checks, "measured": "TensorFlow Lite Micro interpreter (tflite-micro "
+        # counts from `wearprune measure` belong to the files this export replaces
+        kept = {k: v for k, v in run.metrics.items() if k != "on_target"}
+        metrics = {**kept, "tflm": {**checks, "measured": "TensorFlow Lite Micro interpreter (tflite-micro "
                                                                  "package) on this host, whole test set",
                                            "spec": spec.to_dict()}}
         atomic_write_json(stage / "metrics.json", metrics)
