@@ -8,7 +8,7 @@ Public API (everything else may change)::
     metrics = wp.evaluate("runs/hmp")                 # test metrics, size, MACs, latency
     cost = wp.estimate_cost(model, x[:1], "nrf52840")  # flash, peak RAM, latency, energy, battery
     wp.write_report(wp.build_report(["runs/hmp", "runs/hmp-pruned"], "nrf52840"), "report/")
-    result = wp.fit("runs/hmp", "nrf52840", "runs/hmp-fit", max_latency_ms=5)  # best model within the limits
+    result = wp.fit("runs/hmp", "nrf52840", "runs/hmp-fit", max_latency_ms=8)  # best model within the limits
     wp.robustness(["runs/hmp", "runs/hmp-pruned"], out="rob/")  # wearable corruptions, 5 severities each
     wp.audit(["runs/hmp"])                             # membership inference: training vs unseen subjects
     band = wp.band_plan("examples/band.yaml", "band/")  # several tasks on one chip: flash, RAM, battery days
