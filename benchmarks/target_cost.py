@@ -100,19 +100,13 @@ def lowered_ops(model, example, dtype: str) -> list[list]:
     """What the cost model sees of one inference: per kernel of the lowered graph(s) [op, output type, MACs,
     output channels, output elements, input elements, times per window] (a streaming step runs once per frame)."""
     from wearprune.devices import lower
+    from wearprune.devices.instructions import kernel_features
     from wearprune.devices.lower import step_frames, streaming_graphs
 
     low = lower(model, example, int8=dtype == "int8")
     parts = streaming_graphs(low, dtype == "int8")
     graphs = [(low, 1)] if parts is None else [(parts[0], 1), (parts[1], step_frames(low))]
-    rows = []
-    for graph, times in graphs:
-        for k in graph.kernels:
-            out = graph.tensors[k.output]
-            size = out.nbytes or (1 if dtype == "int8" else 4)
-            rows.append([k.runtime_op, "FLOAT32" if size == 4 else "INT8", k.macs, k.channels if k.macs else 0,
-                         out.elems, graph.tensors[k.inputs[0]].elems if k.inputs else 0, times])
-    return rows
+    return [[*kernel_features(graph, k, dtype), times] for graph, times in graphs for k in graph.kernels]
 
 
 def measure(firmware, graphs: dict[str, bytes], X: np.ndarray) -> dict:

@@ -75,14 +75,20 @@ def op_instructions(table: dict, op: str, out_type: str, macs: int, out_channels
     return sum(c[t] * v for t, v in zip(TERMS, _row(macs, out_channels, out_elems, in_elems)))
 
 
-def kernel_instructions(table: dict, graph, kernel, dtype: str) -> float:
-    """Instructions of one kernel of a lowered graph (wearprune.devices.lower) on the table's core. In an int8
-    graph a kernel with a float output (an int8 streaming step's gate math) runs the float kernel."""
+def kernel_features(graph, kernel, dtype: str) -> tuple[str, str, int, int, int, int]:
+    """What the instruction model reads of one kernel of a lowered graph (wearprune.devices.lower): op, output
+    type, MACs, output channels, output and input elements. In an int8 graph a kernel with a float output (an
+    int8 streaming step's gate math) runs the float kernel."""
     out = graph.tensors[kernel.output]
     size = out.nbytes or (1 if dtype == "int8" else 4)
     in_elems = graph.tensors[kernel.inputs[0]].elems if kernel.inputs else 0
-    return op_instructions(table, kernel.runtime_op, "FLOAT32" if size == 4 else "INT8", kernel.macs,
-                           kernel.channels if kernel.macs else 0, out.elems, in_elems)
+    return (kernel.runtime_op, "FLOAT32" if size == 4 else "INT8", kernel.macs,
+            kernel.channels if kernel.macs else 0, out.elems, in_elems)
+
+
+def kernel_instructions(table: dict, graph, kernel, dtype: str) -> float:
+    """Instructions of one kernel of a lowered graph on the table's core."""
+    return op_instructions(table, *kernel_features(graph, kernel, dtype))
 
 
 @cache
