@@ -132,7 +132,8 @@ def render(records: dict) -> str:
     lines = ["# Robustness and privacy of pruned wearable models", "",
              "Made by `benchmarks/robustness_privacy.py`. **Single split** (each data set's named subject-wise "
              "split): differences smaller than a few points are within what one split moves; the cross-validated "
-             "rows, where they have been run, are in docs/robustness_privacy_cv.md (`--folds 4`). Corruptions: "
+             "rows are in docs/robustness_privacy_cv.md (`--folds 4`: 4 subject folds; MIT-BIH has 2, DS1->DS2 "
+             "and DS2->DS1). Corruptions: "
              "`wearprune robustness` (nine wearable corruptions x five severities on the test "
              "subjects; mean corruption metric = mean over all of them). PGD: 10 steps, L-inf budget in channel "
              "standard deviations, fp32 models. MIA AUC: `wearprune audit` (members: training subjects' windows; "
@@ -193,7 +194,7 @@ def _targets(records: dict) -> list[str]:
             gap = f"MAE {dp['clean'] - base['clean']:+.2f} vs the same model without DP"
         else:
             points = 100 * (base["clean"] - dp["clean"])
-            gap = (f"{points:.1f} macro-F1 points below the same model without DP"
+            gap = (f"{abs(points):.1f} macro-F1 points {'below' if points >= 0 else 'above'} the same model without DP"
                    + (f" (target <= 5: {'met' if points <= 5 else 'missed'})" if row.startswith("hmp") else ""))
         lines.append(f"- {row}: DP at eps 8, `{variant}` (spent {dp['dp']['epsilon']:.2f}): {gap}; membership AUC "
                      f"{dp['mia_auc']:.3f} loss / {dp['mia_auc_calibrated']:.3f} calibrated (target <= 0.55: "
