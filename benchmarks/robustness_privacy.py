@@ -244,7 +244,9 @@ def render_cv(records: dict) -> str:
              "DS2->DS1), one training seed per fold. Mean [95 % t-interval] over the folds; *vs reference*: the "
              "paired difference (same fold) to the model it was made from (`dense`), or for DP rows to the same "
              "GroupNorm model without DP (`dense_gn`); macro-F1 in points, MAE in BPM. Each record names its "
-             "commit in docs/robustness_privacy_cv.json.", ""]
+             "commit in docs/robustness_privacy_cv.json. With 2 folds (MIT-BIH) a t-interval has one degree of "
+             "freedom (t = 12.7): wide by construction, and only a difference of the same sign in both directions "
+             "is worth reading.", ""]
     for row in PLAN:
         recs = [r for r in records.values() if r["row"] == row]
         if not recs:
