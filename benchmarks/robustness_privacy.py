@@ -280,8 +280,8 @@ def render_cv(records: dict) -> str:
         if copied:
             lines += ["", f"Fold {copied[0][0]} is the named split of docs/robustness_privacy.md (the same training "
                       "and test subjects, seed and recipe); its records for " + ", ".join(v for _, v in copied)
-                      + " are that document's records, copied (the records computed again on this fold were "
-                      "identical to them in every measured value)."]
+                      + " are that document's records, copied (dense, pruned4x, pruned4x_hardened and, as a check, dp8 "
+                      "were computed again on this fold: identical to the named split's in every measured value)."]
         lines.append("")
     return "\n".join(lines + _cv_targets(records))
 
@@ -327,7 +327,8 @@ def _cv_targets(records: dict) -> list[str]:
 def _named_split_twin(row: str, variant: str, fold) -> dict | None:
     """The named-split record of the same variant when this fold *is* the named split (MIT-BIH's fold 1:
     DS1->DS2, the same training and test subjects, seed and recipe), else None. Recomputing it gave identical
-    values in every field for the three records checked (dense, pruned4x, pruned4x_hardened)."""
+    values in every field for the four records checked (dense, pruned4x, pruned4x_hardened, and dp8: DP-SGD's noise
+    is seeded)."""
     if set(fold.test_subjects) != set(_DATA[row].test_subjects or ()):
         return None
     named = json.loads(JSON.read_text()) if JSON.exists() else {}
