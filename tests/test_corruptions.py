@@ -88,6 +88,16 @@ def test_robustness_reports_curves_and_corruption_error(two_runs, tmp_path):
         assert all(len(v) == SEVERITIES + 1 and v[0] == pytest.approx(r["clean"]) for v in r["curves"].values())
         assert 0 <= r["mean_corruption"] <= 1 and r["worst"] in doc["corruptions"]
     assert (tmp_path / "robustness.png").read_bytes()[:4] == b"\x89PNG"
+    # per-class recall: clean = the run's own test evaluation at training time (another code path)
+    trained = json.loads((two_runs / "dense" / "metrics.json").read_text())["test"]["per_class"]
+    assert dense["per_class_recall"]["classes"] == [c["class"] for c in trained]
+    assert dense["per_class_recall"]["clean"] == pytest.approx([c["recall"] for c in trained])
+    for r in doc["runs"]:
+        pc = r["per_class_recall"]
+        assert list(pc["by_corruption"]) == ["noise", "rotation", "gaps"]
+        assert np.allclose(pc["mean_corruption"], np.mean(list(pc["by_corruption"].values()), axis=0))
+        assert all(0 <= v <= 1 for v in pc["mean_corruption"])
+    assert "recall (sensitivity) per class" in res.stdout
     for r in doc["runs"]:  # a larger budget, and PGD against FGSM, hurt at least as much (up to noise)
         a = r["attacks"]
         assert a["pgd"]["0.5"] <= a["pgd"]["0.1"] + 0.05 and a["pgd"]["0.5"] <= a["fgsm"]["0.5"] + 0.05

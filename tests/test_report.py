@@ -74,6 +74,9 @@ def test_report_shows_privacy_robustness_and_audit(tmp_path):
     md = paths["md"].read_text()
     assert "DP ε, this run's trainings" in md and "Robustness to wearable corruptions" in md
     assert "Membership inference audit" in md and f"{auc:.3f}" in md
+    pc = rob["runs"][0]["per_class_recall"]
+    assert "Recall (sensitivity) per class" in md
+    assert f"{pc['clean'][0]:.2f} → {pc['mean_corruption'][0]:.2f}" in md
     page = paths["html"].read_text()
     curves = base64.b64encode((run / "robustness" / "robustness.png").read_bytes()).decode()
     assert curves in page  # the curves are embedded, not linked

@@ -791,9 +791,25 @@ def robustness_cmd(
         for r in doc["runs"]:
             adv.add_row(r["run"], *(f"{r['attacks'][m][e]:.3f}" for m in ("fgsm", "pgd") for e in eps))
         console.print(adv)
+    if "per_class_recall" in doc["runs"][0]:
+        console.print(_per_class_recall_table(doc))
     if doc["not_applicable"]:
         console.print(f"not applicable to these channels: {', '.join(doc['not_applicable'])}")
     console.print(f"wrote {out or runs[0] / 'robustness'}/robustness.json and robustness.png")
+
+
+def _per_class_recall_table(doc: dict) -> Table:
+    """Each class's recall clean -> mean corrupted, per run (a class without test windows shows '-')."""
+    first = doc["runs"][0]["per_class_recall"]
+    table = Table(title="recall (sensitivity) per class: clean -> mean over corruptions and severities 1-5")
+    table.add_column("run")
+    for name, n in zip(first["classes"], first["support"], strict=True):
+        table.add_column(f"{name} (n={n})", justify="right")
+    for r in doc["runs"]:
+        pc = r["per_class_recall"]
+        table.add_row(r["run"], *(f"{c:.2f} -> {m:.2f}" if n else "-"
+                                  for c, m, n in zip(pc["clean"], pc["mean_corruption"], pc["support"], strict=True)))
+    return table
 
 
 @app.command("audit")

@@ -60,7 +60,8 @@ def _robustness_and_audit(runs: list[Run]) -> dict:
 
 
 def _robustness_summary(doc: dict, path: Path) -> dict:
-    keep = ("metric", "clean", "mean_corruption", "worst", "per_corruption_mean", "mce", "relative_mce", "attacks")
+    keep = ("metric", "clean", "mean_corruption", "worst", "per_corruption_mean", "mce", "relative_mce", "attacks",
+            "per_class_recall")
     png = path.with_name("robustness.png")
     return {"source": str(path), "engine": doc.get("engine"), "split": doc.get("split"),
             "reference": doc.get("reference"), "png": str(png) if png.is_file() else None,

@@ -143,6 +143,14 @@ def robustness_rows(report: dict) -> list[tuple[str, list[str], list[list[str]]]
         tables.append((f"Robustness to wearable corruptions ({doc['engine']}; {doc['runs'][0]['metric']} on the test "
                         f"subjects, {doc['split']}; CE against {Path(doc['reference']).name}; {doc['source']})",
                        header, rows))
+        if all(r.get("per_class_recall") for r in doc["runs"]):
+            first = doc["runs"][0]["per_class_recall"]
+            header = ["run"] + [f"{c} (n={n})" for c, n in zip(first["classes"], first["support"], strict=True)]
+            rows = [[Path(r["run"]).name] + [f"{c:.2f} → {m:.2f}" if n else "-" for c, m, n in zip(
+                r["per_class_recall"]["clean"], r["per_class_recall"]["mean_corruption"], first["support"],
+                strict=True)] for r in doc["runs"]]
+            tables.append(("Recall (sensitivity) per class under the same corruptions: clean → mean over every "
+                           f"corruption and severity 1-5 ({doc['engine']}; {doc['split']})", header, rows))
     for doc in report.get("audit", []):
         header = ["run", "engine", "loss-threshold AUC", "TPR at 1 % FPR", "class-calibrated AUC", "TPR at 1 % FPR",
                   "DP ε"]

@@ -55,6 +55,20 @@ def _parse(corruptions) -> list[str]:
     return names
 
 
+def per_class_recall(clean: dict, corrupted: dict) -> dict:
+    """Each class's recall (sensitivity) clean, under each corruption (mean over severities 1-5) and over all of
+    them: macro-F1 can hold while a rare class (a ventricular beat, a fall) stops being caught."""
+    def recalls(m) -> list[float]:
+        return [c["recall"] for c in m["per_class"]]
+
+    by = {n: np.mean([recalls(m) for (c, _), m in corrupted.items() if c == n], axis=0).tolist()
+          for n in dict.fromkeys(n for n, _ in corrupted)}
+    return {"classes": [c["class"] for c in clean["per_class"]], "support": [c["support"] for c in clean["per_class"]],
+            "clean": recalls(clean),
+            "mean_corruption": np.mean([recalls(m) for m in corrupted.values()], axis=0).tolist(),
+            "by_corruption": by}
+
+
 def corrupted_inputs(prepared, rows, names, severities, seed: int = 0) -> dict[tuple[str, int], np.ndarray]:
     """{(corruption, severity): model inputs}: the data set's raw windows ``rows`` corrupted, then normalised
     as the run's inputs are (corruptions act on the sensor's own units)."""
@@ -114,12 +128,14 @@ def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 
     for run in loaded:
         outputs = engine_outputs(run, tflm)
 
-        def score(x, outputs=outputs) -> float:
-            return float(headline(task_metrics(test, outputs(x), prepared.target_scale))[1])
+        def measured(x, outputs=outputs) -> dict:
+            return task_metrics(test, outputs(x), prepared.target_scale)
 
-        key = headline(task_metrics(test, outputs(test.X), prepared.target_scale))
-        metric, clean = key[0], float(key[1])
-        curves = {n: [clean] + [score(inputs[(n, s)]) for s in range(1, SEVERITIES + 1)] for n in kept}
+        clean_metrics = measured(test.X)
+        metric, clean = headline(clean_metrics)[0], float(headline(clean_metrics)[1])
+        corrupted = {(n, s): measured(inputs[(n, s)]) for n in kept for s in range(1, SEVERITIES + 1)}
+        curves = {n: [clean] + [float(headline(corrupted[(n, s)])[1]) for s in range(1, SEVERITIES + 1)]
+                  for n in kept}
         log(f"{run.path}: clean {metric} {clean:.3f}; " + ", ".join(
             f"{n} {np.mean(v[1:]):.3f}" for n, v in curves.items()))
         attacks = {}
@@ -131,7 +147,9 @@ def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 
                     run.model, test.X, test.y, e, method=method, task=ds.task, target_scale=prepared.target_scale),
                     prepared.target_scale))[1]) for e in eps_list}
         results.append({"run": str(run.path), "metric": metric, "clean": clean, "curves": curves,
-                        **({"attacks": attacks} if attacks else {})})
+                        **({"attacks": attacks} if attacks else {}),
+                        **({"per_class_recall": per_class_recall(clean_metrics, corrupted)}
+                           if "per_class" in clean_metrics else {})})
     ref = results[0]
     for r in results:
         per = {n: [_error(r["metric"], v) for v in r["curves"][n]] for n in kept}
@@ -157,7 +175,8 @@ def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 
            "seconds": round(time.time() - started, 1),
            "note": "corruptions act on the raw test windows before the run's normaliser; mean corruption metric "
                    "= mean over corruptions and severities 1-5; CE = summed error / the reference's; mCE its mean; "
-                   "relative mCE on the error added by the corruption"}
+                   "relative mCE on the error added by the corruption; per_class_recall (classification): each class's "
+                   "recall clean, per corruption (mean over severities 1-5) and over every corruption"}
     if out is not None:
         from ..io import atomic_write_bytes, atomic_write_json
 
