@@ -168,7 +168,7 @@ def render(records: dict) -> str:
             lines.append(f"| {r['batch_size']} | {r['lr']:g} | {r['best_val_macro_f1']:.3f} | {r['best_epoch']} | "
                          f"{r['epsilon']:.2f} | {r['noise_multiplier']:.3f} | {r['commit']} |")
         lines += ["", "The default recipe (batch 64, lr 3e-3, early stopping) is the `dp8` row.", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + _per_class_lines())
 
 
 def _targets(records: dict) -> list[str]:
@@ -359,6 +359,43 @@ def run_cv(rows, k: int, variants=VARIANTS, only_fold=None, reuse=True) -> None:
                 atomic_write_text(CV_MD, render_cv(records))
 
 
+PER_CLASS_JSON = ROOT / "docs" / "robustness_privacy_per_class.json"
+PER_CLASS_VARIANTS = ("dense", "pruned4x", "pruned4x_hardened", "dense_hardened", "hardened_pruned4x")
+
+
+def per_class(row: str) -> None:
+    """Each class's recall clean and under the corruptions, for the row's named-split runs that are built
+    (PyTorch fp32, one `wearprune robustness` call so every run sees the same corrupted windows)."""
+    variants = [v for v in PER_CLASS_VARIANTS if (_run_dir(row, v) / "model.safetensors").exists()]
+    if "dense" not in variants:
+        raise SystemExit(f"{row}: run the named-split rows first (no dense run in {_run_dir(row, 'dense')})")
+    doc = wp.robustness([_run_dir(row, v) for v in variants], log=print)
+    done = json.loads(PER_CLASS_JSON.read_text()) if PER_CLASS_JSON.exists() else {}
+    done[row] = {"split": doc["split"], "engine": doc["engine"], "commit": commit_id(),
+                 "variants": {v: r["per_class_recall"] for v, r in zip(variants, doc["runs"], strict=True)}}
+    atomic_write_json(PER_CLASS_JSON, done)
+
+
+def _per_class_lines() -> list[str]:
+    if not PER_CLASS_JSON.exists():
+        return []
+    lines = ["## Recall per class under corruption", "",
+             "Each class's recall (sensitivity) on the named split's test subjects, clean -> mean over every "
+             "corruption and severity 1-5 (`wearprune robustness`, which stores it as `per_class_recall`): macro-F1 "
+             "can hold while a rare class stops being caught. Made by `--per-class ROW`; single split.", ""]
+    for row, rec in json.loads(PER_CLASS_JSON.read_text()).items():
+        first = next(iter(rec["variants"].values()))
+        lines += [f"### {row} ({rec['split']}; {rec['engine']}; commit {rec['commit']})", "",
+                  "| variant | " + " | ".join(f"{c} (n={n})" for c, n in zip(first["classes"], first["support"],
+                                                                             strict=True)) + " |",
+                  "|---" * (1 + len(first["classes"])) + "|"]
+        for v, pc in rec["variants"].items():
+            lines.append(f"| {v} | " + " | ".join(f"{c:.2f} -> {m:.2f}" if n else "-" for c, m, n in zip(
+                pc["clean"], pc["mean_corruption"], pc["support"], strict=True)) + " |")
+        lines.append("")
+    return lines
+
+
 SWEEP_JSON = ROOT / "docs" / "robustness_privacy_dp_sweep.json"
 SWEEP = ((256, 5e-3), (512, 1e-2), (512, 3e-3))  # batch, learning rate; (64, 3e-3) is the dp8 row's own run
 
@@ -387,12 +424,17 @@ def main() -> None:
     parser.add_argument("--folds", type=int, help="cross-validate: every variant on each of K subject folds")
     parser.add_argument("--fold", type=int, help="with --folds: only this fold (to share the work between processes)")
     parser.add_argument("--variants", help="comma-separated subset of " + ",".join(VARIANTS))
+    parser.add_argument("--per-class", choices=list(PLAN), help="each class's recall under corruption for this "
+                        "row's named-split runs (classification rows)")
     parser.add_argument("--recompute", action="store_true",
                         help="with --folds: run a fold that is the named split again instead of copying its record")
     args = parser.parse_args()
     if args.dp_sweep:
         dp_sweep()
         return
+    if args.per_class:
+        per_class(args.per_class)
+        args.render = True
     if args.folds:
         if not args.render:
             variants = tuple(args.variants.split(",")) if args.variants else VARIANTS
