@@ -363,15 +363,17 @@ PER_CLASS_JSON = ROOT / "docs" / "robustness_privacy_per_class.json"
 PER_CLASS_VARIANTS = ("dense", "pruned4x", "pruned4x_hardened", "dense_hardened", "hardened_pruned4x")
 
 
-def per_class(row: str) -> None:
-    """Each class's recall clean and under the corruptions, for the row's named-split runs that are built
-    (PyTorch fp32, one `wearprune robustness` call so every run sees the same corrupted windows)."""
-    variants = [v for v in PER_CLASS_VARIANTS if (_run_dir(row, v) / "model.safetensors").exists()]
+def per_class(row: str, fold=None) -> None:
+    """Each class's recall clean and under the corruptions, for the row's runs that are built on the named split
+    (or on one cross-validation fold): PyTorch fp32, one `wearprune robustness` call so every run sees the same
+    corrupted windows."""
+    variants = [v for v in PER_CLASS_VARIANTS if (_run_dir(row, v, fold) / "model.safetensors").exists()]
     if "dense" not in variants:
-        raise SystemExit(f"{row}: run the named-split rows first (no dense run in {_run_dir(row, 'dense')})")
-    doc = wp.robustness([_run_dir(row, v) for v in variants], log=print)
+        raise SystemExit(f"{row}: build its runs first (no dense run in {_run_dir(row, 'dense', fold)})")
+    doc = wp.robustness([_run_dir(row, v, fold) for v in variants], log=print)
     done = json.loads(PER_CLASS_JSON.read_text()) if PER_CLASS_JSON.exists() else {}
-    done[row] = {"split": doc["split"], "engine": doc["engine"], "commit": commit_id(),
+    key = row if fold is None else f"{row}/fold{fold.index}"
+    done[key] = {"split": doc["split"], "engine": doc["engine"], "commit": commit_id(),
                  "variants": {v: r["per_class_recall"] for v, r in zip(variants, doc["runs"], strict=True)}}
     atomic_write_json(PER_CLASS_JSON, done)
 
@@ -382,7 +384,8 @@ def _per_class_lines() -> list[str]:
     lines = ["## Recall per class under corruption", "",
              "Each class's recall (sensitivity) on the named split's test subjects, clean -> mean over every "
              "corruption and severity 1-5 (`wearprune robustness`, which stores it as `per_class_recall`): macro-F1 "
-             "can hold while a rare class stops being caught. Made by `--per-class ROW`; single split.", ""]
+             "can hold while a rare class stops being caught. Made by `--per-class ROW` (the named split) and "
+             "`--per-class ROW --folds K --fold I` (one cross-validation fold).", ""]
     for row, rec in json.loads(PER_CLASS_JSON.read_text()).items():
         first = next(iter(rec["variants"].values()))
         lines += [f"### {row} ({rec['split']}; {rec['engine']}; commit {rec['commit']})", "",
@@ -433,8 +436,13 @@ def main() -> None:
         dp_sweep()
         return
     if args.per_class:
-        per_class(args.per_class)
-        args.render = True
+        fold = None
+        if args.fold:
+            if not args.folds or not 1 <= args.fold <= args.folds:
+                parser.error(f"--per-class with --fold {args.fold} needs --folds K with K >= {args.fold}")
+            fold = folds_of(args.per_class, args.folds)[args.fold - 1]
+        per_class(args.per_class, fold)
+        args.folds, args.render = None, True
     if args.folds:
         if not args.render:
             variants = tuple(args.variants.split(",")) if args.variants else VARIANTS
