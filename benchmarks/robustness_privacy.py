@@ -228,6 +228,13 @@ def _est(values, scale: float) -> str:
     return f"{e.mean:.3f}" if e.ci is None else f"{e.mean:.3f} [{e.low:.3f}, {e.high:.3f}]"
 
 
+def _fold_pairs(by: dict, variant: str, reference: str, key: str, scale: float = 1.0) -> tuple[list, list]:
+    """``key`` of ``variant`` and of ``reference`` on the folds both have (same order), times ``scale``;
+    ``by``: {variant: {fold: record}}."""
+    folds = [f for f in sorted(by.get(variant, {})) if f in by.get(reference, {})]
+    return [by[variant][f][key] * scale for f in folds], [by[reference][f][key] * scale for f in folds]
+
+
 def _diff(variant: list[float], reference: list[float], scale: float) -> str:
     from wearprune.stats import paired_difference
 
@@ -264,12 +271,8 @@ def render_cv(records: dict) -> str:
             if not mine:
                 continue
             folds = sorted(mine)
-            ref = by.get(REFERENCE.get(v, ""), {})
-            both = [f for f in folds if f in ref]
-            vs = ["-", "-"]
-            if both:
-                vs = [_diff([mine[f][k] for f in both], [ref[f][k] for f in both], scale)
-                      for k in ("clean", "mean_corruption")]
+            pairs = [_fold_pairs(by, v, REFERENCE.get(v, ""), k) for k in ("clean", "mean_corruption")]
+            vs = [_diff(*pair, scale) if pair[0] else "-" for pair in pairs]
             eps = [mine[f]["dp"]["epsilon"] for f in folds if mine[f].get("dp")]
             eps_text = f"{sum(eps) / len(eps):.2f}" if eps else "-"
             lines.append(f"| {v} | {len(folds)} | {_est([mine[f]['clean'] for f in folds], 1)} | "
@@ -280,8 +283,9 @@ def render_cv(records: dict) -> str:
         if copied:
             lines += ["", f"Fold {copied[0][0]} is the named split of docs/robustness_privacy.md (the same training "
                       "and test subjects, seed and recipe); its records for " + ", ".join(v for _, v in copied)
-                      + " are that document's records, copied (dense, pruned4x, pruned4x_hardened and, as a check, dp8 "
-                      "were computed again on this fold: identical to the named split's in every measured value)."]
+                      + " are that document's records, copied (" + ", ".join(RECOMPUTED_ON_NAMED_FOLD[:-1])
+                      + f" and, as a check, {RECOMPUTED_ON_NAMED_FOLD[-1]} were computed again on this fold: identical "
+                      "to the named split's in every measured value)."]
         lines.append("")
     return "\n".join(lines + _cv_targets(records))
 
@@ -300,23 +304,22 @@ def _cv_targets(records: dict) -> list[str]:
         sign, scale = (-1, 1.0) if metric == "mae" else (1, 100.0)
         unit = "BPM" if metric == "mae" else "points"
         for variant in ("pruned4x_hardened", "hardened_pruned4x"):
-            folds = [f for f in by[variant] if f in by["dense"]]
-            if len(folds) < 2:
+            mine, dense = _fold_pairs(by, variant, "dense", "mean_corruption", scale)
+            if len(mine) < 2:
                 continue
-            _, e = paired_difference([by[variant][f]["mean_corruption"] * scale for f in folds],
-                                     [by["dense"][f]["mean_corruption"] * scale for f in folds])
+            _, e = paired_difference(mine, dense)
             verdict = "met" if sign * e.mean >= 0 else "missed"
             resolved = "the interval includes 0" if e.low <= 0 <= e.high else "the interval excludes 0"
             lines.append(f"- {row}, `{variant}`: mean corruption {metric} vs dense {e.mean:+.2f} {unit} "
-                         f"[{e.low:+.2f}, {e.high:+.2f}] over {len(folds)} folds: target (no robustness lost to "
+                         f"[{e.low:+.2f}, {e.high:+.2f}] over {len(mine)} folds: target (no robustness lost to "
                          f"pruning) {verdict}; {resolved}.")
         for variant in ("dp8", "dp8_large_batch"):
-            folds = [f for f in by[variant] if f in by["dense_gn"]]
-            if len(folds) < 2:
+            mine, twin = _fold_pairs(by, variant, "dense_gn", "clean", scale)
+            if len(mine) < 2:
                 continue
-            _, e = paired_difference([by[variant][f]["clean"] * scale for f in folds],
-                                     [by["dense_gn"][f]["clean"] * scale for f in folds])
-            auc = max(sum(by[variant][f][k] for f in folds) / len(folds) for k in ("mia_auc", "mia_auc_calibrated"))
+            _, e = paired_difference(mine, twin)
+            aucs = [_fold_pairs(by, variant, "dense_gn", k)[0] for k in ("mia_auc", "mia_auc_calibrated")]
+            auc = max(sum(a) / len(a) for a in aucs)
             gap = (f"clean {metric} vs the same model without DP {e.mean:+.2f} {unit} [{e.low:+.2f}, {e.high:+.2f}]"
                    + (f" (target >= -5: {'met' if e.mean >= -5 else 'missed'})" if row.startswith("hmp") else ""))
             lines.append(f"- {row}, `{variant}` (eps 8): {gap}; membership AUC, the stronger attack's mean "
@@ -324,11 +327,14 @@ def _cv_targets(records: dict) -> list[str]:
     return lines + [""]
 
 
+# recomputed on MIT-BIH's fold 1 (= its named split): identical to the named split's records in every measured
+# value (dp8 as a check that DP-SGD's seeded noise repeats too)
+RECOMPUTED_ON_NAMED_FOLD = ("dense", "pruned4x", "pruned4x_hardened", "dp8")
+
+
 def _named_split_twin(row: str, variant: str, fold) -> dict | None:
     """The named-split record of the same variant when this fold *is* the named split (MIT-BIH's fold 1:
-    DS1->DS2, the same training and test subjects, seed and recipe), else None. Recomputing it gave identical
-    values in every field for the four records checked (dense, pruned4x, pruned4x_hardened, and dp8: DP-SGD's noise
-    is seeded)."""
+    DS1->DS2, the same training and test subjects, seed and recipe), else None (see RECOMPUTED_ON_NAMED_FOLD)."""
     if set(fold.test_subjects) != set(_DATA[row].test_subjects or ()):
         return None
     named = json.loads(JSON.read_text()) if JSON.exists() else {}
@@ -382,10 +388,11 @@ def _per_class_lines() -> list[str]:
     if not PER_CLASS_JSON.exists():
         return []
     lines = ["## Recall per class under corruption", "",
-             "Each class's recall (sensitivity) on the named split's test subjects, clean -> mean over every "
-             "corruption and severity 1-5 (`wearprune robustness`, which stores it as `per_class_recall`): macro-F1 "
-             "can hold while a rare class stops being caught. Made by `--per-class ROW` (the named split) and "
-             "`--per-class ROW --folds K --fold I` (one cross-validation fold).", ""]
+             "Each class's recall (sensitivity) on the test subjects of the split in each heading, clean -> mean "
+             "over every corruption and severity 1-5 (`wearprune robustness`, which stores it as "
+             "`per_class_recall`): macro-F1 can hold while a rare class stops being caught. Made by "
+             "`--per-class ROW` (the named split) and `--per-class ROW --folds K --fold I` (one cross-validation "
+             "fold).", ""]
     for row, rec in json.loads(PER_CLASS_JSON.read_text()).items():
         first = next(iter(rec["variants"].values()))
         lines += [f"### {row} ({rec['split']}; {rec['engine']}; commit {rec['commit']})", "",
@@ -442,8 +449,7 @@ def main() -> None:
                 parser.error(f"--per-class with --fold {args.fold} needs --folds K with K >= {args.fold}")
             fold = folds_of(args.per_class, args.folds)[args.fold - 1]
         per_class(args.per_class, fold)
-        args.folds, args.render = None, True
-    if args.folds:
+    elif args.folds:
         if not args.render:
             variants = tuple(args.variants.split(",")) if args.variants else VARIANTS
             unknown = set(variants) - set(VARIANTS)
@@ -455,7 +461,7 @@ def main() -> None:
         print(CV_MD.read_text())
         return
     records = json.loads(JSON.read_text()) if JSON.exists() else {}
-    if not args.render:
+    if not (args.render or args.per_class):
         for row in [args.only] if args.only else PLAN:
             for variant in VARIANTS:
                 key = f"{row}/{variant}"

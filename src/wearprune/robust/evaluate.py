@@ -132,7 +132,8 @@ def robustness(runs: list, *, corruptions=None, tflm: bool = False, seed: int = 
             return task_metrics(test, outputs(x), prepared.target_scale)
 
         clean_metrics = measured(test.X)
-        metric, clean = headline(clean_metrics)[0], float(headline(clean_metrics)[1])
+        metric, clean = headline(clean_metrics)
+        clean = float(clean)
         corrupted = {(n, s): measured(inputs[(n, s)]) for n in kept for s in range(1, SEVERITIES + 1)}
         curves = {n: [clean] + [float(headline(corrupted[(n, s)])[1]) for s in range(1, SEVERITIES + 1)]
                   for n in kept}
